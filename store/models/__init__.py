@@ -1,0 +1,68 @@
+"""Every table, registered on `SQLModel.metadata` by importing this package."""
+
+from sqlmodel import SQLModel
+
+from store.models.assistant import (
+    ApprovalRequest,
+    ChatMessage,
+    Channel,
+    Conversation,
+    Integration,
+    Message,
+)
+from store.models.base import TENANT_KEY
+from store.models.keys import DataKey, SearchToken, SubjectKey
+from store.models.organize import CustomFieldDefinition, ListMembership, RecordList, Tag, Tagging
+from store.models.people import Company, Contact, Member
+from store.models.platform import Identity, Invite, Tenant
+from store.models.sales import Deal, LineItem, Pipeline, Product, Stage
+from store.models.work import Activity, Note, Task, Ticket
+
+metadata = SQLModel.metadata
+
+PLATFORM_TABLES = frozenset({"tenants", "identities", "invites"})
+
+
+def tenant_tables() -> list[str]:
+    """Every table that holds workspace data (it has a `tenant_id` column)."""
+    return sorted(
+        name
+        for name, table in metadata.tables.items()
+        if TENANT_KEY in table.columns and name not in PLATFORM_TABLES
+    )
+
+
+__all__ = [
+    "PLATFORM_TABLES",
+    "Activity",
+    "ApprovalRequest",
+    "Channel",
+    "ChatMessage",
+    "Company",
+    "Contact",
+    "Conversation",
+    "CustomFieldDefinition",
+    "DataKey",
+    "Deal",
+    "Identity",
+    "Integration",
+    "Invite",
+    "LineItem",
+    "ListMembership",
+    "Member",
+    "Message",
+    "Note",
+    "Pipeline",
+    "Product",
+    "RecordList",
+    "SearchToken",
+    "Stage",
+    "SubjectKey",
+    "Tag",
+    "Tagging",
+    "Task",
+    "Tenant",
+    "Ticket",
+    "metadata",
+    "tenant_tables",
+]

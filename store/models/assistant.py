@@ -1,0 +1,114 @@
+"""What Nexus and the channels need: integrations, chat history, Slack-style messages, approvals."""
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field
+
+from store.models.base import TenantRow, choice, public_text, reference, sealed, tenant_fk
+
+INTEGRATION_KINDS = ("webhook",)
+CHAT_ROLES = ("user", "assistant", "tool")
+APPROVAL_STATES = ("pending", "approved", "denied", "expired", "executed", "conflict")
+
+
+class Integration(TenantRow, table=True):
+    """A scoped outbound connection an admin created; Nexus can reach nothing else."""
+
+    __tablename__ = "integrations"  # pyright: ignore[reportAssignmentType]
+
+    name: bytes | None = sealed("Integration name", max_length=120, required=True)
+    kind: str = choice("Integration type", options=INTEGRATION_KINDS, default="webhook")
+    destination: bytes | None = sealed("Allowlisted destination URL", max_length=2000, required=True)
+    scopes: list[str] | None = Field(
+        default=None,
+        sa_type=JSONB,
+        description="What the integration may receive, e.g. deals:read",
+        sa_column_kwargs={"info": {"public": "permission names, not user data"}},
+    )
+    secret: bytes | None = sealed("Signing secret", max_length=200)
+    enabled: bool = Field(default=True)
+
+
+class Conversation(TenantRow, table=True):
+    """A chat with Nexus."""
+
+    __tablename__ = "conversations"  # pyright: ignore[reportAssignmentType]
+
+    title: bytes | None = sealed("Conversation title", max_length=200)
+    member_id: uuid.UUID | None = reference("members", "Who started it")
+
+    __table_args__ = (tenant_fk("member_id", "members"),)
+
+
+class ChatMessage(TenantRow, table=True):
+    """One stored message of a conversation (the server owns the history)."""
+
+    __tablename__ = "chat_messages"  # pyright: ignore[reportAssignmentType]
+
+    conversation_id: uuid.UUID = reference("conversations", "Conversation", required=True)
+    role: str = choice("Who spoke", options=CHAT_ROLES, default="user")
+    content: bytes | None = sealed("Message content", kind="json", max_length=200000)
+    run_id: uuid.UUID | None = Field(default=None, description="Agent run that produced it")
+
+    __table_args__ = (tenant_fk("conversation_id", "conversations", ondelete="CASCADE"),)
+
+
+class Channel(TenantRow, table=True):
+    """A Slack-style channel."""
+
+    __tablename__ = "channels"  # pyright: ignore[reportAssignmentType]
+
+    name: bytes | None = sealed("Channel name", max_length=80, required=True)
+    slack_id: str = public_text(
+        "Channel id as Slack clients see it", reason="an opaque identifier", max_length=32
+    )
+    is_private: bool = Field(default=False)
+
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "slack_id"),)
+
+
+class Message(TenantRow, table=True):
+    """A message in a channel, possibly in a thread."""
+
+    __tablename__ = "messages"  # pyright: ignore[reportAssignmentType]
+
+    channel_id: uuid.UUID = reference("channels", "Channel", required=True)
+    ts: str = public_text("Slack-style timestamp id", reason="an opaque identifier", max_length=32)
+    thread_ts: str | None = public_text(
+        "Parent message ts when in a thread", reason="an opaque identifier", max_length=32
+    )
+    author: str = public_text(
+        "Author id as Slack clients see it", reason="an opaque identifier", max_length=64
+    )
+    text: bytes | None = sealed("Message text", max_length=40000)
+
+    __table_args__ = (
+        tenant_fk("channel_id", "channels", ondelete="CASCADE"),
+        sa.UniqueConstraint("tenant_id", "channel_id", "ts"),
+    )
+
+
+class ApprovalRequest(TenantRow, table=True):
+    """A paused destructive or egress tool call, bound to its exact arguments and a snapshot."""
+
+    __tablename__ = "approval_requests"  # pyright: ignore[reportAssignmentType]
+
+    conversation_id: uuid.UUID | None = reference("conversations", "Conversation")
+    run_id: uuid.UUID = Field(description="Agent run")
+    tool_call_id: str = public_text("Tool call id", reason="an opaque identifier", max_length=128)
+    tool_name: str = public_text("Tool name", reason="names a tool of the catalog", max_length=128)
+    args: bytes | None = sealed("Arguments of the call", kind="json", max_length=100000)
+    args_hash: str = public_text("SHA-256 of the arguments", reason="a one-way hash", max_length=64)
+    snapshot: bytes | None = sealed("Records the call touches", kind="json", max_length=200000)
+    state: str = choice("Where the approval stands", options=APPROVAL_STATES, default="pending")
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    decided_by: uuid.UUID | None = reference("members", "Who approved or denied")
+    decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        tenant_fk("conversation_id", "conversations", ondelete="CASCADE"),
+        tenant_fk("decided_by", "members"),
+    )

@@ -1,0 +1,1 @@
+"""The web layer: FastAPI app, routes, pages and the `flowgrid` command line."""
