@@ -113,7 +113,9 @@ def check_reachable(url: str) -> None:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
         raise StoreUnavailable(f"cannot reach PostgreSQL at {redacted(url)}: {reason}") from None
     if version < 150000:
-        raise StoreUnavailable(f"PostgreSQL {version // 10000} is too old; FlowGrid needs 15 or newer")
+        raise StoreUnavailable(
+            f"PostgreSQL {version // 10000} is too old; FlowGrid needs 15 or newer"
+        )
 
 
 def migrate(owner_url: str) -> None:

@@ -118,8 +118,16 @@ class EmbeddedPostgres:
         passwords = RolePasswords.generate()
         self._hand_to_postgres_user(self.pg_dir, mode=0o700)
         with self._password_file(passwords.superuser) as pwfile:
-            args = ["-D", str(self.pg_dir), "-U", "postgres", "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C"]
+            args = [
+                "-D",
+                str(self.pg_dir),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]
             if not self.durable:
                 args.append("--no-sync")
             self._run("initdb", args)
@@ -143,9 +151,11 @@ class EmbeddedPostgres:
         self, program: str, args: list[str], *, check: bool = True
     ) -> "subprocess.CompletedProcess[str]":
         kwargs: dict[str, Any] = {"user": _SYSTEM_USER} if self._run_as_root else {}
-        result = subprocess.run(  # noqa: PLW1510 - the return code is checked below
+        result = subprocess.run(
             [str(POSTGRES_BIN_PATH / program), *args],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, not the postmaster
             **kwargs,
         )
@@ -168,14 +178,14 @@ class EmbeddedPostgres:
 
     @contextlib.contextmanager
     def _password_file(self, password: str) -> Iterator[Path]:
-        handle = tempfile.NamedTemporaryFile("w", delete=False, prefix="flowgrid-pw-")
-        try:
+        """initdb reads the superuser password from a file; it lives only while initdb runs."""
+        with tempfile.NamedTemporaryFile("w", delete=False, prefix="flowgrid-pw-") as handle:
             handle.write(password)
-            handle.close()
-            path = Path(handle.name)
+        path = Path(handle.name)
+        try:
             if self._run_as_root:
                 entry = pwd.getpwnam(_SYSTEM_USER)
                 shutil.chown(path, entry.pw_uid, entry.pw_gid)
             yield path
         finally:
-            Path(handle.name).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)

@@ -91,7 +91,9 @@ def _field_spec(table: sa.Table, name: str, info: FieldInfo) -> FieldSpec:
         choices=choices,
         references=meta.get("references"),
         constraints=constraints,
-        default=None if sealed or not isinstance(info.default, str | int | bool | Decimal) else info.default,
+        default=None
+        if sealed or not isinstance(info.default, str | int | bool | Decimal)
+        else info.default,
         nullable=bool(column.nullable),
     )
 
@@ -189,7 +191,10 @@ class Entity:
             if spec.max_length and spec.python_type is str:
                 limits["max_length"] = spec.max_length
             if is_required(spec):
-                fields[spec.name] = (spec.python_type, Field(description=spec.description, **limits))
+                fields[spec.name] = (
+                    spec.python_type,
+                    Field(description=spec.description, **limits),
+                )
             elif suffix == "Create" and spec.default is not None:
                 fields[spec.name] = (
                     spec.python_type,

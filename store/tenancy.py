@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from store.errors import InvalidInput, NotFound, WorkspaceRetired
 
@@ -55,7 +60,9 @@ class TenantSession:
 
 
 def create_app_engine(app_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(app_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        app_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
 
 
 class SessionFactory:
@@ -88,7 +95,12 @@ class SessionFactory:
         if row.status == "retired":
             raise WorkspaceRetired(tenant_id)
         return TenantSession(
-            db=db, tenant_id=tenant_id, actor=actor, via=via, key_ref=row.key_ref, sealer=self.sealer
+            db=db,
+            tenant_id=tenant_id,
+            actor=actor,
+            via=via,
+            key_ref=row.key_ref,
+            sealer=self.sealer,
         )
 
     @asynccontextmanager

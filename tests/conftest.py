@@ -17,16 +17,23 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from store.crypto.providers import LocalKeyProvider
 from store.database import DatabaseUrls, libpq_conninfo, migrate
 from store.embedded import EmbeddedPostgres
 from store.roles import APP_ROLE, OWNER_ROLE, bootstrap_database
 from store.runtime import Store
-from store.crypto.providers import LocalKeyProvider
 from store.services import tenants
 
 # Nothing in a test run may read the developer's own FlowGrid settings.
-for _name in ("DATABASE_URL", "FLOWGRID_APP_DATABASE_URL", "FLOWGRID_DATA_DIR", "FLOWGRID_KMS",
-              "FLOWGRID_KMS_ENDPOINT", "NEXUS_MODEL", "ANTHROPIC_API_KEY"):
+for _name in (
+    "DATABASE_URL",
+    "FLOWGRID_APP_DATABASE_URL",
+    "FLOWGRID_DATA_DIR",
+    "FLOWGRID_KMS",
+    "FLOWGRID_KMS_ENDPOINT",
+    "NEXUS_MODEL",
+    "ANTHROPIC_API_KEY",
+):
     os.environ.pop(_name, None)
 
 
@@ -72,12 +79,17 @@ def _embedded(root: Path) -> Iterator[TestDatabase]:
     server.ensure_started()
     pw = server.passwords()
     superuser_base = libpq_conninfo(server.dsn("postgres", pw.superuser, "postgres"))
-    bootstrap_database(superuser_base, database="flowgrid", owner_password=pw.owner, app_password=pw.app)
+    bootstrap_database(
+        superuser_base, database="flowgrid", owner_password=pw.owner, app_password=pw.app
+    )
     urls = DatabaseUrls(
-        owner=server.dsn(OWNER_ROLE, pw.owner, "flowgrid"), app=server.dsn(APP_ROLE, pw.app, "flowgrid")
+        owner=server.dsn(OWNER_ROLE, pw.owner, "flowgrid"),
+        app=server.dsn(APP_ROLE, pw.app, "flowgrid"),
     )
     try:
-        yield _ready(urls, libpq_conninfo(server.dsn("postgres", pw.superuser, "flowgrid")), "flowgrid")
+        yield _ready(
+            urls, libpq_conninfo(server.dsn("postgres", pw.superuser, "flowgrid")), "flowgrid"
+        )
     finally:
         server.stop()
 
@@ -122,7 +134,9 @@ def make_workspace(store: Store) -> MakeWorkspace:
 
     async def make(name: str = "Test workspace", owner: str | None = None) -> uuid.UUID:
         email = owner or f"owner-{secrets.token_hex(4)}@example.com"
-        created = await tenants.create_workspace(store, name=name, owner_email=email, actor="system:test")
+        created = await tenants.create_workspace(
+            store, name=name, owner_email=email, actor="system:test"
+        )
         return created.tenant_id
 
     return make

@@ -35,7 +35,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-db_app = typer.Typer(help="The database: migrate it, or print how to reach it.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: migrate it, or print how to reach it.", no_args_is_help=True
+)
 tenant_app = typer.Typer(help="Workspaces (tenants) and their keys.", no_args_is_help=True)
 keys_app = typer.Typer(help="Workspace data keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -134,19 +136,28 @@ def serve(
     _check_port_free(host, port)
     with _database(settings) as urls:
         if demo:
-            created = asyncio.run(_create_demo(urls, settings))
-            _out.print(f"Demo workspace {created.tenant_id} for {created.owner_email}")
-            _out.print(f"Owner invite: {_invite_url(created.invite_token)} (sign-in: pending)")
+            _out.print(asyncio.run(_ensure_demo(urls, settings)))
         application = create_app(urls=urls, store_settings=settings)
         _out.print(f"FlowGrid on http://{host}:{port}  (Ctrl-C stops it)")
         uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
-async def _create_demo(urls: DatabaseUrls, settings: StoreSettings) -> tenants.WorkspaceCreated:
+DEMO_NAME = "Demo workspace"
+
+
+async def _ensure_demo(urls: DatabaseUrls, settings: StoreSettings) -> str:
+    """Create the demo workspace once; later starts only say where it is."""
     store = Store(urls, key_provider_from(settings), pool_size=2)
     try:
-        return await tenants.create_workspace(
-            store, name="Demo workspace", owner_email="demo@flowgrid.local", actor=CLI_ACTOR
+        existing = [w for w in await tenants.list_workspaces(store) if w.name == DEMO_NAME]
+        if existing:
+            return f"Demo workspace {existing[0].tenant_id} (created earlier)"
+        created = await tenants.create_workspace(
+            store, name=DEMO_NAME, owner_email="demo@flowgrid.local", actor=CLI_ACTOR
+        )
+        return (
+            f"Demo workspace {created.tenant_id} for {created.owner_email}\n"
+            f"Owner invite: {_invite_url(created.invite_token)} (sign-in: pending)"
         )
     finally:
         await store.close()
@@ -245,8 +256,13 @@ def tenant_list(
         return
     table = Table("tenant_id", "name", "status", "key", "created")
     for r in rows:
-        table.add_row(r["tenant_id"], r["name"], r["status"], f"{r['key_provider']}:{r['key_state']}",
-                      r["created_at"][:19])
+        table.add_row(
+            r["tenant_id"],
+            r["name"],
+            r["status"],
+            f"{r['key_provider']}:{r['key_state']}",
+            r["created_at"][:19],
+        )
     _out.print(table)
 
 

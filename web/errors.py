@@ -47,7 +47,9 @@ def status_for(exc: DomainError) -> int:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if isinstance(exc, KeyUnavailable | StoreUnavailable) else None
+        headers = (
+            {"Retry-After": "5"} if isinstance(exc, KeyUnavailable | StoreUnavailable) else None
+        )
         return JSONResponse(error_body(exc.code, exc.detail), status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -4,8 +4,8 @@ from sqlmodel import SQLModel
 
 from store.models.assistant import (
     ApprovalRequest,
-    ChatMessage,
     Channel,
+    ChatMessage,
     Conversation,
     Integration,
     Message,

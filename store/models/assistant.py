@@ -21,7 +21,9 @@ class Integration(TenantRow, table=True):
 
     name: bytes | None = sealed("Integration name", max_length=120, required=True)
     kind: str = choice("Integration type", options=INTEGRATION_KINDS, default="webhook")
-    destination: bytes | None = sealed("Allowlisted destination URL", max_length=2000, required=True)
+    destination: bytes | None = sealed(
+        "Allowlisted destination URL", max_length=2000, required=True
+    )
     scopes: list[str] | None = Field(
         default=None,
         sa_type=JSONB,

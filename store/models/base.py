@@ -63,7 +63,9 @@ def sealed(
     )
 
 
-def public_text(description: str, *, reason: str, max_length: int = 200, default: Any = None) -> Any:
+def public_text(
+    description: str, *, reason: str, max_length: int = 200, default: Any = None
+) -> Any:
     """Text stored in plaintext; `reason` says why that is acceptable (it is reviewed in tests)."""
     return Field(
         default=default,
@@ -94,7 +96,9 @@ def reference(target_table: str, description: str, *, required: bool = False) ->
     )
 
 
-def tenant_fk(column: str, target_table: str, *, ondelete: str = "SET NULL") -> sa.ForeignKeyConstraint:
+def tenant_fk(
+    column: str, target_table: str, *, ondelete: str = "SET NULL"
+) -> sa.ForeignKeyConstraint:
     """Composite foreign key `(tenant_id, column) -> target(tenant_id, id)`.
 
     Including the tenant makes a reference to another workspace's row fail exactly like a
@@ -103,7 +107,9 @@ def tenant_fk(column: str, target_table: str, *, ondelete: str = "SET NULL") -> 
     """
     action = f"SET NULL ({column})" if ondelete == "SET NULL" else ondelete
     return sa.ForeignKeyConstraint(
-        [TENANT_KEY, column], [f"{target_table}.{TENANT_KEY}", f"{target_table}.id"], ondelete=action
+        [TENANT_KEY, column],
+        [f"{target_table}.{TENANT_KEY}", f"{target_table}.id"],
+        ondelete=action,
     )
 
 
@@ -118,7 +124,9 @@ class TenantRow(SQLModel):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False
     )
-    version: int = Field(default=1, nullable=False, description="Row version for optimistic concurrency")
+    version: int = Field(
+        default=1, nullable=False, description="Row version for optimistic concurrency"
+    )
 
 
 class CustomizableRow(TenantRow):

@@ -48,7 +48,9 @@ class RecordList(TenantRow, table=True):
 
     name: bytes | None = sealed("List name", max_length=120, required=True, search=Search.WORDS)
     description: bytes | None = sealed("What the list is for", max_length=2000)
-    member_type: str = choice("Kind of record the list holds", options=RECORD_TYPES, default="contact")
+    member_type: str = choice(
+        "Kind of record the list holds", options=RECORD_TYPES, default="contact"
+    )
 
 
 class ListMembership(TenantRow, table=True):

@@ -5,7 +5,15 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from store.models.base import CustomizableRow, Search, TenantRow, choice, reference, sealed, tenant_fk
+from store.models.base import (
+    CustomizableRow,
+    Search,
+    TenantRow,
+    choice,
+    reference,
+    sealed,
+    tenant_fk,
+)
 from store.models.platform import ROLES
 
 
@@ -18,7 +26,9 @@ class Member(TenantRow, table=True):
         foreign_key="identities.id", ondelete="CASCADE", description="The platform identity"
     )
     role: str = choice("Role in the workspace", options=ROLES, default="member")
-    display_name: bytes | None = sealed("Name shown to teammates", max_length=200, search=Search.WORDS)
+    display_name: bytes | None = sealed(
+        "Name shown to teammates", max_length=200, search=Search.WORDS
+    )
 
     __table_args__ = (sa.UniqueConstraint("tenant_id", "identity_id"),)
 

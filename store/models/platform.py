@@ -42,7 +42,9 @@ class Identity(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = public_text(
-        "Sign-in email, lower-cased", reason="the login identifier must be looked up", max_length=320
+        "Sign-in email, lower-cased",
+        reason="the login identifier must be looked up",
+        max_length=320,
     )
     password_hash: str | None = public_text(
         "Argon2id hash", reason="a one-way password hash", max_length=512
@@ -62,7 +64,9 @@ class Invite(SQLModel, table=True):
     tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
     email: str = public_text("Invitee email", reason="the login identifier", max_length=320)
     role: str | None = choice("Role in the workspace", options=ROLES)
-    token_hash: str = public_text("SHA-256 of the invite token", reason="a one-way hash", max_length=64)
+    token_hash: str = public_text(
+        "SHA-256 of the invite token", reason="a one-way hash", max_length=64
+    )
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

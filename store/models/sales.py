@@ -1,14 +1,22 @@
 """The sales pipeline: pipelines and their stages, deals, products and deal line items."""
 
 import uuid
-from typing import Any
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from store.models.base import CustomizableRow, Search, TenantRow, choice, reference, sealed, tenant_fk
+from store.models.base import (
+    CustomizableRow,
+    Search,
+    TenantRow,
+    choice,
+    reference,
+    sealed,
+    tenant_fk,
+)
 
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "INR", "BRL")
 DEAL_STATUSES = ("open", "won", "lost")
@@ -89,7 +97,9 @@ class LineItem(TenantRow, table=True):
 
     deal_id: uuid.UUID = reference("deals", "Deal the line belongs to", required=True)
     product_id: uuid.UUID | None = reference("products", "Product sold")
-    quantity: Decimal = Field(default=Decimal(1), sa_type=sa.Numeric(12, 2), ge=0, description="Units")
+    quantity: Decimal = Field(
+        default=Decimal(1), sa_type=sa.Numeric(12, 2), ge=0, description="Units"
+    )
     unit_price: Decimal | None = _money("Negotiated price per unit")
     discount_percent: Decimal = Field(
         default=Decimal(0), sa_type=sa.Numeric(5, 2), ge=0, le=100, description="Discount, percent"

@@ -10,7 +10,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from store.models.base import CustomizableRow, Search, TenantRow, choice, reference, sealed, tenant_fk
+from store.models.base import (
+    CustomizableRow,
+    Search,
+    TenantRow,
+    choice,
+    reference,
+    sealed,
+    tenant_fk,
+)
 
 RECORD_TYPES = ("company", "contact", "deal", "product", "task", "ticket")
 ACTIVITY_KINDS = ("call", "meeting", "email", "note")

@@ -19,13 +19,13 @@ _PHONE = re.compile(r"^\+?[0-9 ().-]{4,32}$")
 MAX_TEXT = 2000
 
 
-async def definitions_for(ts: TenantSession, entity: str) -> dict[str, Mapping[str, Any]]:
+async def definitions_for(ts: TenantSession, entity: str) -> dict[str, dict[str, Any]]:
     rows = await ts.db.execute(
         select(_definitions).where(
             _definitions.c.tenant_id == ts.tenant_id, _definitions.c.entity == entity
         )
     )
-    return {row.key: row._mapping for row in rows}
+    return {row.key: dict(row._mapping) for row in rows}
 
 
 async def validate_custom_values(
@@ -43,7 +43,7 @@ async def validate_custom_values(
     return clean
 
 
-def _coerce(key: str, definition: Mapping[str, Any], value: Any) -> Any:  # noqa: C901 - a flat table of types
+def _coerce(key: str, definition: Mapping[str, Any], value: Any) -> Any:
     kind = definition["type"]
     text = str(value).strip()
     try:

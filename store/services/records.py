@@ -152,7 +152,9 @@ async def list_records(
     batch = limit + 1
     offset = 0
     while len(items) <= limit:
-        rows = await _select_rows(ts, entity, *conditions, order_by=order, limit=batch, offset=offset)
+        rows = await _select_rows(
+            ts, entity, *conditions, order_by=order, limit=batch, offset=offset
+        )
         opened = await ts.sealer.open_rows(ts, entity, rows)
         items.extend(r for r in opened if all(check(r) for check in rechecks))
         if len(rows) < batch:
@@ -288,7 +290,9 @@ async def _select_rows(
     return [dict(r._mapping) for r in (await ts.db.execute(query)).all()]
 
 
-async def _current_custom(ts: TenantSession, entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
+async def _current_custom(
+    ts: TenantSession, entity: Entity, row: Mapping[str, Any]
+) -> dict[str, Any]:
     (opened,) = await ts.sealer.open_rows(ts, entity, [row])
     return dict(opened.get("custom") or {})
 
@@ -341,14 +345,21 @@ def _sort_column(entity: Entity, sort: str) -> tuple[sa.Column[Any], bool]:
     column = entity.table.c.get(name)
     sortable = column is not None and not column.nullable and not column.info.get("sealed")
     if column is None or not sortable:
-        options = sorted(c.name for c in entity.table.c if not c.nullable and not c.info.get("sealed"))
+        options = sorted(
+            c.name for c in entity.table.c if not c.nullable and not c.info.get("sealed")
+        )
         options = [o for o in options if o != "tenant_id"]
-        raise InvalidInput(f"cannot sort {entity.plural} by {name!r}; sortable: {', '.join(options)}")
+        raise InvalidInput(
+            f"cannot sort {entity.plural} by {name!r}; sortable: {', '.join(options)}"
+        )
     return column, descending
 
 
 def _encode_cursor(value: Any, record_id: uuid.UUID) -> str:
-    raw = json.dumps([value, str(record_id)], default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
+    raw = json.dumps(
+        [value, str(record_id)],
+        default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -360,7 +371,9 @@ def _after_cursor(entity: Entity, column: sa.Column[Any], descending: bool, curs
         parse = getattr(python_type, "fromisoformat", python_type)
         value = parse(value)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("cursor is malformed; pass back the next_cursor you were given") from None
+        raise InvalidInput(
+            "cursor is malformed; pass back the next_cursor you were given"
+        ) from None
     key = sa.tuple_(column, entity.table.c.id)
     bound = sa.tuple_(sa.literal(value, column.type), sa.literal(record_id, sa.Uuid()))
     return key < bound if descending else key > bound
@@ -373,7 +386,7 @@ def _coerce(spec: FieldSpec, raw: Any) -> Any:
         raise InvalidInput(f"{spec.name}: {exc.errors()[0]['msg']}") from None
 
 
-class _mapping_integrity_errors:  # noqa: N801 - used as a context manager, reads like a phrase
+class _mapping_integrity_errors:
     """Run a write in a savepoint and turn constraint violations into domain errors.
 
     The savepoint keeps the surrounding transaction usable, so a tool call that fails on a bad
@@ -388,26 +401,33 @@ class _mapping_integrity_errors:  # noqa: N801 - used as a context manager, read
     async def __aenter__(self) -> None:
         self._savepoint = await self.ts.db.begin_nested()
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
             await self._savepoint.commit()
-            return False
+            return
         await self._savepoint.rollback()
         if isinstance(exc, IntegrityError):
             raise _domain_error(self.entity, exc) from None
-        return False
 
 
 def _domain_error(entity: Entity, exc: IntegrityError) -> Exception:
     sqlstate = getattr(exc.orig, "sqlstate", None)
     constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
     if sqlstate == "23503":
-        column = constraint.rsplit("tenant_id_", 1)[-1] if "tenant_id_" in constraint else "a reference"
+        column = (
+            constraint.rsplit("tenant_id_", 1)[-1] if "tenant_id_" in constraint else "a reference"
+        )
         target = entity.field_map.get(column)
-        what = BY_TABLE[target.references].title if target and target.references in BY_TABLE else column
+        what = (
+            BY_TABLE[target.references].title
+            if target and target.references in BY_TABLE
+            else column
+        )
         if constraint.startswith(f"fk_{entity.table_name}_"):
             return InvalidInput(f"{column}: no {what} with that id in this workspace")
         return Conflict(f"this {entity.title} is still referenced by other records ({constraint})")
     if sqlstate == "23505":
         return Conflict(f"a {entity.title} with the same unique values already exists")
-    return InvalidInput(f"the {entity.title} breaks a rule of the schema ({constraint or sqlstate})")
+    return InvalidInput(
+        f"the {entity.title} breaks a rule of the schema ({constraint or sqlstate})"
+    )

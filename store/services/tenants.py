@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.entities import BY_NAME
 from store.errors import InvalidInput, NotFound
-from store.models import Identity, Invite, Member, Pipeline, Stage, Tenant
+from store.models import Identity, Invite, Member, Tenant
 from store.models.base import utcnow
 from store.runtime import Store
-from store.entities import BY_NAME
 from store.services import records
 from store.tenancy import TenantSession
 

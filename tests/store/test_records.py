@@ -30,17 +30,25 @@ async def test_contact_round_trip(store: Store, make_workspace: MakeWorkspace) -
         fetched = await records.get_record(ts, contacts, created.id)  # type: ignore[attr-defined]
         assert fetched.model_dump() == created.model_dump()
         updated = await records.update_record(
-            ts, contacts, created.id, {"title": "CTO"}, expected_version=1  # type: ignore[attr-defined]
+            ts,
+            contacts,
+            created.id,
+            {"title": "CTO"},
+            expected_version=1,  # type: ignore[attr-defined]
         )
         assert (updated.title, updated.version, updated.first_name) == ("CTO", 2, "Jane")  # type: ignore[attr-defined]
         with pytest.raises(Conflict):
-            await records.update_record(ts, contacts, created.id, {"title": "CEO"}, expected_version=1)  # type: ignore[attr-defined]
+            await records.update_record(
+                ts, contacts, created.id, {"title": "CEO"}, expected_version=1
+            )  # type: ignore[attr-defined]
         await records.delete_record(ts, contacts, created.id)  # type: ignore[attr-defined]
         with pytest.raises(NotFound):
             await records.get_record(ts, contacts, created.id)  # type: ignore[attr-defined]
 
 
-async def test_validation_errors_are_domain_errors(store: Store, make_workspace: MakeWorkspace) -> None:
+async def test_validation_errors_are_domain_errors(
+    store: Store, make_workspace: MakeWorkspace
+) -> None:
     tenant = await make_workspace()
     async with store.tenant_session(tenant, ACTOR) as ts:
         with pytest.raises(InvalidInput, match="name"):
@@ -69,9 +77,11 @@ async def test_every_entity_supports_create_list_update_delete(
     }
     for entity in ENTITIES:
         data = required.get(entity.name) or (
-            {"name": f"a {entity.title}"} if "name" in entity.field_map
+            {"name": f"a {entity.title}"}
+            if "name" in entity.field_map
             else {next(f.name for f in entity.fields if f.required): "x"}
-            if any(f.required for f in entity.fields) else {}
+            if any(f.required for f in entity.fields)
+            else {}
         )
         async with store.tenant_session(tenant, ACTOR) as ts:
             made = await records.create_record(ts, entity, data)
