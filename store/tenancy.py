@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from store.crypto.fields import RecordSealer
 
 Via = Literal["ui", "api", "agent", "slack", "cli", "system"]
+Role = Literal["owner", "admin", "member", "viewer"]
 ACTOR_KINDS = ("member", "token", "agent", "slack", "platform", "system")
 _ACTOR = re.compile(rf"^({'|'.join(ACTOR_KINDS)}):[A-Za-z0-9._:/@-]{{1,200}}$")
 
@@ -57,6 +58,7 @@ class TenantSession:
     via: Via
     key_ref: str
     sealer: "RecordSealer"
+    role: Role | None = None  # the acting person's role; None for platform and system actors
 
 
 def create_app_engine(app_url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -75,15 +77,25 @@ class SessionFactory:
 
     @asynccontextmanager
     async def tenant_session(
-        self, tenant_id: uuid.UUID, actor: str, *, via: Via = "api"
+        self, tenant_id: uuid.UUID, actor: str, *, via: Via = "api", role: Role | None = None
     ) -> AsyncIterator[TenantSession]:
-        """One transaction in one workspace; commits when the block succeeds, else rolls back."""
+        """One transaction in one workspace; commits when the block succeeds, else rolls back.
+
+        `role` is the role of the person behind `actor` (services check it with
+        `store.services.access.require_role`); leave it None only for platform and system work.
+        """
         check_actor(actor)
         async with self._sessions() as db, db.begin():
-            yield await self.bind(db, tenant_id, actor, via=via)
+            yield await self.bind(db, tenant_id, actor, via=via, role=role)
 
     async def bind(
-        self, db: AsyncSession, tenant_id: uuid.UUID, actor: str, *, via: Via
+        self,
+        db: AsyncSession,
+        tenant_id: uuid.UUID,
+        actor: str,
+        *,
+        via: Via,
+        role: Role | None = None,
     ) -> TenantSession:
         """Scope an open transaction to a workspace (used by tenant_session and provisioning)."""
         check_actor(actor)
@@ -101,6 +113,7 @@ class SessionFactory:
             via=via,
             key_ref=row.key_ref,
             sealer=self.sealer,
+            role=role,
         )
 
     @asynccontextmanager

@@ -23,6 +23,7 @@ from store.entities import BY_NAME, BY_TABLE, Entity, FieldSpec
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import SearchToken
 from store.models.work import RECORD_TYPES
+from store.services.access import require_role
 from store.services.custom_fields import validate_custom_values
 from store.tenancy import TenantSession
 
@@ -42,6 +43,7 @@ class Page:
 
 
 async def create_record(ts: TenantSession, entity: Entity, data: Mapping[str, Any]) -> BaseModel:
+    require_role(ts, "member", to=f"create {entity.plural}")
     values = _validated(entity.create_model, data).model_dump()
     await _check_links(ts, entity, values)
     if values.get("custom") is not None:
@@ -77,6 +79,7 @@ async def update_record(
     *,
     expected_version: int | None = None,
 ) -> BaseModel:
+    require_role(ts, "member", to=f"change {entity.plural}")
     payload = _validated(entity.update_model, changes)
     values = payload.model_dump(exclude_unset=True)
     _refuse_nulls(entity, values)
@@ -111,6 +114,7 @@ async def update_record(
 
 async def delete_record(ts: TenantSession, entity: Entity, record_id: uuid.UUID) -> BaseModel:
     """Hard delete; the audit trail keeps the before values. Returns what was deleted."""
+    require_role(ts, "member", to=f"delete {entity.plural}")
     before = await get_record(ts, entity, record_id)
     async with _mapping_integrity_errors(ts, entity):
         await ts.db.execute(

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from store.entities import BY_NAME, ENTITIES
-from store.errors import Conflict, InvalidInput, NotFound
+from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.runtime import Store
 from store.services import records
 from tests.conftest import MakeWorkspace
@@ -89,3 +89,18 @@ async def test_every_entity_supports_create_list_update_delete(
             assert made.id in {i.id for i in page.items}, entity.name  # type: ignore[attr-defined]
             await records.update_record(ts, entity, made.id, {})  # type: ignore[attr-defined]
             await records.delete_record(ts, entity, made.id)  # type: ignore[attr-defined]
+
+
+async def test_viewers_read_but_never_write(store: Store, make_workspace: MakeWorkspace) -> None:
+    tenant = await make_workspace()
+    companies = BY_NAME["company"]
+    async with store.tenant_session(tenant, ACTOR, role="member") as ts:
+        company = await records.create_record(ts, companies, {"name": "Acme"})
+    async with store.tenant_session(tenant, ACTOR, role="viewer") as ts:
+        assert (await records.get_record(ts, companies, company.id)).name == "Acme"  # type: ignore[attr-defined]
+        with pytest.raises(Forbidden, match="viewer"):
+            await records.create_record(ts, companies, {"name": "Nope"})
+        with pytest.raises(Forbidden):
+            await records.update_record(ts, companies, company.id, {"name": "Nope"})  # type: ignore[attr-defined]
+        with pytest.raises(Forbidden):
+            await records.delete_record(ts, companies, company.id)  # type: ignore[attr-defined]
