@@ -43,7 +43,7 @@ _BEGIN_TENANT = text(
 
 def check_actor(actor: str) -> str:
     """An actor is `kind:id`, e.g. `member:<uuid>` or `agent:<run id>/<tool call id>`."""
-    if not _ACTOR.match(actor):
+    if not _ACTOR.fullmatch(actor):
         raise InvalidInput(f"actor must look like 'kind:id' with kind in {ACTOR_KINDS}")
     return actor
 

@@ -3,7 +3,7 @@
 Each user-entered text column is declared with `sealed(...)` (stored as AES-256-GCM ciphertext,
 `bytea`) or `public_text(...)` (stored as plaintext, with the reason it may be). Ids, foreign keys,
 timestamps, enums (`choice(...)`) and amounts are plaintext so the database can filter and
-aggregate. `tests/store/test_classification.py` fails on a text column declared neither way.
+aggregate. `tests/store/test_catalog.py` fails on a text column declared neither way.
 """
 
 import uuid
