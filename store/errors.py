@@ -63,3 +63,25 @@ class StoreUnavailable(DomainError):
     """The database cannot be reached or started."""
 
     code = "store_unavailable"
+
+
+class MalformedCursor(InvalidInput):
+    """A list cursor that is not one this server handed out (HTTP answers 400, not 422)."""
+
+    code = "invalid_cursor"
+
+
+class Unauthenticated(DomainError):
+    """No valid credential: not signed in, a wrong password, an expired session or token."""
+
+    code = "unauthenticated"
+
+
+class Throttled(DomainError):
+    """Too many failed attempts; `retry_after` says how many seconds to wait."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed attempts. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after

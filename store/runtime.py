@@ -20,10 +20,20 @@ def key_provider_from(settings: StoreSettings) -> KeyProvider:
 class Store:
     """Engine, keys and sessions for the app role. Close it when the process is done."""
 
-    def __init__(self, urls: DatabaseUrls, provider: KeyProvider, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        urls: DatabaseUrls,
+        provider: KeyProvider,
+        *,
+        pool_size: int = 10,
+        keyring: Keyring | None = None,
+    ) -> None:
+        """`keyring` replaces the default one (max age 300 s), e.g. to inject a clock in tests."""
+        if keyring is not None and keyring.provider is not provider:
+            raise ValueError("the keyring must use the store's key provider")
         self.urls = urls
         self.provider = provider
-        self.keyring = Keyring(provider)
+        self.keyring = keyring or Keyring(provider)
         self.sealer = RecordSealer(self.keyring)
         self.engine = create_app_engine(urls.app, pool_size=pool_size)
         self.sessions = SessionFactory(self.engine, self.sealer)

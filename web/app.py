@@ -3,12 +3,16 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 
 from store.database import DatabaseUrls
 from store.runtime import Store, key_provider_from
 from store.settings import StoreSettings
 from web.errors import install_error_handlers
+from web.routes import auth, custom_fields, members, pages, platform, records, tokens
+from web.routes import app_pages, chat
+from web.security import require_same_origin
 from web.settings import WebSettings
 
 
@@ -24,6 +28,9 @@ def create_app(
         try:
             yield
         finally:
+            chat_service = getattr(app.state, "chat", None)
+            if chat_service is not None:  # let running chat turns finish their tool calls
+                await chat_service.drain()
             await store.close()
 
     app = FastAPI(
@@ -31,6 +38,8 @@ def create_app(
         summary="The CRM small teams can trust, with Nexus, its AI assistant.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route, present and future: cross-origin state changes are refused (web/security.py).
+        dependencies=[Depends(require_same_origin)],
     )
     app.state.web_settings = web_settings or WebSettings()
     install_error_handlers(app)
@@ -41,4 +50,11 @@ def create_app(
         await store.check_health()
         return {"status": "ok"}
 
+    # Sign-in and access (web/routes/): auth first, so its fixed paths win over patterns.
+    for module in (auth, members, tokens, custom_fields, records, platform, pages):
+        app.include_router(module.router)
+    # Nexus in the browser (web/routes/chat.py).
+    app.include_router(chat.router)
+    app.include_router(app_pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app

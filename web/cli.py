@@ -24,6 +24,10 @@ from store.errors import DomainError
 from store.runtime import Store, key_provider_from
 from store.services import tenants
 from store.settings import StoreSettings
+from web.cli_access import admin_app, token_app
+from web.cli_audit import audit_app
+from web.cli_bench import bench
+from web.cli_tools import tools_app
 from web.settings import WebSettings
 
 CLI_ACTOR = "system:cli"
@@ -43,6 +47,10 @@ keys_app = typer.Typer(help="Workspace data keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(tools_app, name="tools")
+app.add_typer(admin_app, name="admin")
+app.add_typer(token_app, name="token")
 
 _out = Console()
 T = TypeVar("T")
@@ -157,7 +165,7 @@ async def _ensure_demo(urls: DatabaseUrls, settings: StoreSettings) -> str:
         )
         return (
             f"Demo workspace {created.tenant_id} for {created.owner_email}\n"
-            f"Owner invite: {_invite_url(created.invite_token)} (sign-in: pending)"
+            f"Owner invite (single use): {_invite_url(created.invite_token)}"
         )
     finally:
         await store.close()
@@ -222,7 +230,7 @@ def tenant_create(
         "owner": created.owner_email,
         "invite_url": _invite_url(created.invite_token),
         "invite_expires_at": created.invite_expires_at.isoformat(),
-        "invite_status": "pending",
+        "invite_status": "active",  # the invite link works: /login?invite=...
     }
     if as_json:
         print(json.dumps(result))
@@ -291,6 +299,9 @@ def keys_rotate(tenant_id: Annotated[str, typer.Argument(help="Workspace id")]) 
     tid = _parse_tenant(tenant_id)
     version = _with_store(lambda store: tenants.rotate_data_key(store, tid, actor=CLI_ACTOR))
     _out.print(f"workspace {tid} now writes with data key version {version}")
+
+
+app.command("bench")(bench)
 
 
 def main() -> None:

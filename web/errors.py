@@ -14,8 +14,11 @@ from store.errors import (
     Forbidden,
     InvalidInput,
     KeyUnavailable,
+    MalformedCursor,
     NotFound,
     StoreUnavailable,
+    Throttled,
+    Unauthenticated,
     WorkspaceRetired,
 )
 
@@ -24,6 +27,9 @@ logger = logging.getLogger("flowgrid.web")
 STATUS_FOR: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
+    Unauthenticated: 401,
+    Throttled: 429,
+    MalformedCursor: 400,  # INTERFACE.md: a malformed cursor is a 400, other bad input a 422
     Forbidden: 403,
     InvalidInput: 422,
     WorkspaceRetired: 410,
@@ -50,6 +56,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = (
             {"Retry-After": "5"} if isinstance(exc, KeyUnavailable | StoreUnavailable) else None
         )
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(error_body(exc.code, exc.detail), status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -1,5 +1,7 @@
 """Settings the web layer owns."""
 
+from urllib.parse import urlsplit
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,3 +13,20 @@ class WebSettings(BaseSettings):
         default="http://localhost:8000",
         validation_alias=AliasChoices("FLOWGRID_PUBLIC_URL", "public_url"),
     )
+
+    @property
+    def public_origin(self) -> str:
+        """Scheme, host and port of the public URL: the only origin state changes may come from."""
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get `Secure` (and the `__Host-` prefix) when users reach us over https."""
+        return self.public_url.lower().startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        # `__Host-` pins the cookie to this host and path /, but browsers accept it only with
+        # Secure, so plain-http development (localhost) uses the bare name.
+        return "__Host-fg_session" if self.secure_cookies else "fg_session"

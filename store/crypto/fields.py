@@ -39,7 +39,8 @@ class RecordSealer:
         keys = await self.keyring.subject_keys(ts, [row_id])
         if row_id not in keys:
             raise DecryptionFailed(f"the {entity.title} {row_id} was erased; its key is gone")
-        return keys[row_id]
+        # After a rotation, the subject key is re-wrapped so the new values carry the new version.
+        return await self.keyring.current_subject_key(ts, row_id, keys[row_id])
 
     def seal_values(
         self,
@@ -94,6 +95,12 @@ class RecordSealer:
         subject_keys: Mapping[uuid.UUID, SealingKey],
     ) -> bytes:
         header = read_header(bytes(blob))
+        if (header.kind is KeyKind.SUBJECT_KEY) != entity.subject_keyed:
+            # A value sealed for another kind of record was moved here: name that, not "erased".
+            raise DecryptionFailed(
+                f"a sealed value of {entity.table_name} row {row_id} was sealed for another kind "
+                "of record; it was moved or altered"
+            )
         if header.kind is KeyKind.SUBJECT_KEY:
             if row_id not in subject_keys:
                 raise DecryptionFailed(f"the {entity.title} {row_id} was erased; its key is gone")

@@ -146,7 +146,11 @@ class AwsKmsProvider:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in {"DisabledException", "KMSInvalidStateException", "NotFoundException"}:
                 raise WorkspaceRetired(tenant_id) from None
-            if code in {"InvalidCiphertextException", "IncorrectKeyException"}:
+            if code in {"InvalidCiphertextException", "IncorrectKeyException"} or (
+                # Real KMS says IncorrectKeyException for a blob of another key; KMS-compatible
+                # servers (moto) say AccessDenied. Neither is worth retrying.
+                operation == "Decrypt" and code == "AccessDeniedException"
+            ):
                 raise DecryptionFailed("the key provider refused this data key for this workspace") from None
             raise KeyUnavailable(f"key provider error {code or 'unknown'}; try again") from None
         except (botocore.exceptions.BotoCoreError, OSError):
@@ -197,11 +201,23 @@ class AwsKmsProvider:
             raise KeyUnavailable("the key provider cannot be reached") from None
 
     def retire(self, tenant_id: uuid.UUID, key_ref: str) -> str:
-        self._call("DisableKey", tenant_id, KeyId=key_ref)
-        self._call(
-            "ScheduleKeyDeletion", tenant_id, KeyId=key_ref, PendingWindowInDays=self.DELETION_WINDOW_DAYS
-        )
-        return "pending_deletion"
+        """Disable the key at once, then schedule its deletion. Idempotent.
+
+        Real KMS refuses DisableKey on a key already pending deletion, so each step runs only
+        when the key is not past it yet: retiring twice, or finishing a retirement that failed
+        halfway, succeeds.
+        """
+        state = self.key_state(tenant_id, key_ref)
+        if state == "enabled":
+            self._call("DisableKey", tenant_id, KeyId=key_ref)
+            state = "disabled"
+        if state == "disabled":
+            self._call(
+                "ScheduleKeyDeletion", tenant_id, KeyId=key_ref,
+                PendingWindowInDays=self.DELETION_WINDOW_DAYS,
+            )
+            state = "pending_deletion"
+        return state
 
     def _require_enabled(self, tenant_id: uuid.UUID, key_ref: str) -> None:
         if self.key_state(tenant_id, key_ref) != "enabled":

@@ -2,6 +2,14 @@
 
 from sqlmodel import SQLModel
 
+from store.models.access import (
+    ApiToken,
+    AuthSession,
+    AuthThrottle,
+    Passkey,
+    PlatformEvent,
+    WebauthnChallenge,
+)
 from store.models.assistant import (
     ApprovalRequest,
     Channel,
@@ -10,6 +18,7 @@ from store.models.assistant import (
     Integration,
     Message,
 )
+from store.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditSigningKey
 from store.models.base import TENANT_KEY
 from store.models.keys import DataKey, SearchToken, SubjectKey
 from store.models.organize import CustomFieldDefinition, ListMembership, RecordList, Tag, Tagging
@@ -20,7 +29,19 @@ from store.models.work import Activity, Note, Task, Ticket
 
 metadata = SQLModel.metadata
 
-PLATFORM_TABLES = frozenset({"tenants", "identities", "invites"})
+PLATFORM_TABLES = frozenset(
+    {
+        "tenants",
+        "identities",
+        "invites",
+        # sign-in and access (store/models/access.py)
+        "sessions",
+        "api_tokens",
+        "passkeys",
+        "webauthn_challenges",
+        "auth_throttle",
+    }
+)
 
 
 def tenant_tables() -> list[str]:
@@ -35,7 +56,14 @@ def tenant_tables() -> list[str]:
 __all__ = [
     "PLATFORM_TABLES",
     "Activity",
+    "ApiToken",
     "ApprovalRequest",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditHead",
+    "AuditSigningKey",
+    "AuthSession",
+    "AuthThrottle",
     "Channel",
     "ChatMessage",
     "Company",
@@ -52,7 +80,9 @@ __all__ = [
     "Member",
     "Message",
     "Note",
+    "Passkey",
     "Pipeline",
+    "PlatformEvent",
     "Product",
     "RecordList",
     "SearchToken",
@@ -63,6 +93,7 @@ __all__ = [
     "Task",
     "Tenant",
     "Ticket",
+    "WebauthnChallenge",
     "metadata",
     "tenant_tables",
 ]

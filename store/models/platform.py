@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import conv
 from sqlmodel import Field, SQLModel
 
 from store.models.base import choice, public_text, utcnow
@@ -51,8 +52,20 @@ class Identity(SQLModel, table=True):
     )
     is_platform_admin: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    last_tenant_id: uuid.UUID | None = Field(
+        default=None,
+        foreign_key="tenants.id",
+        description="Workspace a password or passkey sign-in opens when none is named",
+    )
 
-    __table_args__ = (sa.UniqueConstraint("email"),)
+    __table_args__ = (
+        sa.UniqueConstraint("email"),
+        # Platform admins sign in with passkeys only: the database refuses them a password.
+        sa.CheckConstraint(
+            "NOT (is_platform_admin AND password_hash IS NOT NULL)",
+            name=conv("ck_identities_platform_admin_has_no_password"),
+        ),
+    )
 
 
 class Invite(SQLModel, table=True):

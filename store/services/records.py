@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store.crypto import blind_index
 from store.entities import BY_NAME, BY_TABLE, Entity, FieldSpec
-from store.errors import Conflict, InvalidInput, NotFound
+from store.errors import Conflict, InvalidInput, MalformedCursor, NotFound
 from store.models import SearchToken
 from store.models.work import RECORD_TYPES
 from store.services.access import require_role
@@ -29,7 +29,6 @@ from store.tenancy import TenantSession
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-_MAX_CANDIDATES = 5000
 _tokens = SearchToken.__table__  # pyright: ignore[reportAttributeAccessIssue]
 
 
@@ -37,6 +36,14 @@ _tokens = SearchToken.__table__  # pyright: ignore[reportAttributeAccessIssue]
 class Page:
     items: list[BaseModel]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Range:
+    """A filter value matching a plaintext column between two bounds, both inclusive."""
+
+    min: Any = None
+    max: Any = None
 
 
 # --- create / get / update / delete -------------------------------------------------------
@@ -169,6 +176,18 @@ async def list_records(
     return Page([_public(entity, r) for r in page], next_cursor)
 
 
+async def find_records(
+    ts: TenantSession,
+    entity: Entity,
+    *conditions: Any,
+    order_by: Sequence[Any] = (),
+    limit: int = MAX_LIMIT,
+) -> list[BaseModel]:
+    """Records matching SQL conditions on plaintext columns, decrypted, at most `limit`."""
+    rows = await _select_rows(ts, entity, *conditions, order_by=order_by, limit=limit)
+    return [_public(entity, r) for r in await ts.sealer.open_rows(ts, entity, rows)]
+
+
 async def _conditions(
     ts: TenantSession, entity: Entity, filters: Mapping[str, Any], q: str | None
 ) -> tuple[list[Any], list[Any]]:
@@ -178,11 +197,12 @@ async def _conditions(
         spec = entity.field_map.get(name)
         if spec is None:
             raise InvalidInput(f"{entity.plural} have no field {name!r}")
-        if spec.plain_column:
+        if spec.plain_column and isinstance(raw, Range):
+            conditions.extend(_range_conditions(entity, spec, raw))
+        elif spec.plain_column:
             conditions.append(entity.table.c[name] == _coerce(spec, raw))
         elif spec.search is blind_index.Search.EXACT:
-            ids = await _index_candidates(ts, entity, {name: str(raw)})
-            conditions.append(entity.table.c.id.in_(ids))
+            conditions.append(await _index_match(ts, entity, {name: str(raw)}))
             rechecks.append(_recheck_exact(name, str(raw)))
         else:
             raise InvalidInput(
@@ -192,15 +212,18 @@ async def _conditions(
         searchable = {f.name: q for f in entity.searchable_fields}
         if not searchable:
             raise InvalidInput(f"{entity.plural} have no searchable fields")
-        conditions.append(entity.table.c.id.in_(await _index_candidates(ts, entity, searchable)))
+        conditions.append(await _index_match(ts, entity, searchable))
         rechecks.append(_recheck_query(entity, q))
     return conditions, rechecks
 
 
-async def _index_candidates(
-    ts: TenantSession, entity: Entity, queries: Mapping[str, str]
-) -> list[uuid.UUID]:
-    """Record ids whose tokens match every term of the query in at least one of the columns."""
+async def _index_match(ts: TenantSession, entity: Entity, queries: Mapping[str, str]) -> Any:
+    """A condition on the record id: its tokens match every term of the query in some column.
+
+    The candidates stay a subquery, so the database joins, sorts and pages them however many
+    there are; a candidate list fetched into Python would have to be capped, and a capped list
+    silently drops true matches and breaks the newest-first order of large result sets.
+    """
     per_term: dict[int, list[Any]] = {}
     for column, query in queries.items():
         for index, tok in enumerate(await ts.sealer.query_tokens(ts, entity, column, query)):
@@ -209,13 +232,12 @@ async def _index_candidates(
                 sa.and_(_tokens.c.column_name == column, _tokens.c.token == tok)
             )
     if not per_term:
-        return []
+        return sa.false()
     base = sa.and_(_tokens.c.tenant_id == ts.tenant_id, _tokens.c.table_name == entity.table_name)
-    found: set[uuid.UUID] = set()
+    found: list[Any] = []
     word_terms = {k: v for k, v in per_term.items() if k}
     if 0 in per_term:
-        exact = select(_tokens.c.record_id).where(base, sa.or_(*per_term[0])).limit(_MAX_CANDIDATES)
-        found.update((await ts.db.execute(exact)).scalars())
+        found.append(select(_tokens.c.record_id).where(base, sa.or_(*per_term[0])))
     if word_terms:
         term_of = sa.case(
             *[(sa.or_(*conds), term) for term, conds in word_terms.items()], else_=None
@@ -225,10 +247,20 @@ async def _index_candidates(
             .where(base, sa.or_(*[c for conds in word_terms.values() for c in conds]))
             .group_by(_tokens.c.record_id)
             .having(sa.func.count(sa.distinct(term_of)) == len(word_terms))
-            .limit(_MAX_CANDIDATES)
         )
-        found.update((await ts.db.execute(words)).scalars())
-    return list(found)
+        found.append(words)
+    # One IN over a UNION (not an OR of two INs) lets the planner join on the primary key.
+    return entity.table.c.id.in_(found[0] if len(found) == 1 else sa.union(*found))
+
+
+def _range_conditions(entity: Entity, spec: FieldSpec, bounds: Range) -> list[Any]:
+    column = entity.table.c[spec.name]
+    found = []
+    if bounds.min is not None:
+        found.append(column >= _coerce(spec, bounds.min))
+    if bounds.max is not None:
+        found.append(column <= _coerce(spec, bounds.max))
+    return found
 
 
 def _recheck_exact(column: str, query: str) -> Any:
@@ -322,6 +354,15 @@ async def _check_links(ts: TenantSession, entity: Entity, values: Mapping[str, A
         raise InvalidInput(f"record_id: no {target.title} with id {record_id} in this workspace")
 
 
+async def reindex_record(ts: TenantSession, entity: Entity, record_id: uuid.UUID) -> None:
+    """Rebuild a record's blind-index tokens from its current values (after a raw restore)."""
+    await _delete_index(ts, entity, record_id)
+    rows = await _select_rows(ts, entity, entity.table.c.id == record_id)
+    if rows and entity.searchable_fields:
+        (opened,) = await ts.sealer.open_rows(ts, entity, rows)
+        await _write_index(ts, entity, record_id, opened)
+
+
 async def _write_index(
     ts: TenantSession, entity: Entity, record_id: uuid.UUID, values: Mapping[str, Any]
 ) -> None:
@@ -343,20 +384,24 @@ async def _delete_index(
     await ts.db.execute(query)
 
 
+def sortable_columns(entity: Entity) -> list[str]:
+    """Columns a list can be sorted by: plaintext and never null (so the cursor is total)."""
+    return sorted(
+        c.name
+        for c in entity.table.c
+        if not c.nullable and not c.info.get("sealed") and c.name != "tenant_id"
+    )
+
+
 def _sort_column(entity: Entity, sort: str) -> tuple[sa.Column[Any], bool]:
     descending = sort.startswith("-")
     name = sort.lstrip("-+")
-    column = entity.table.c.get(name)
-    sortable = column is not None and not column.nullable and not column.info.get("sealed")
-    if column is None or not sortable:
-        options = sorted(
-            c.name for c in entity.table.c if not c.nullable and not c.info.get("sealed")
-        )
-        options = [o for o in options if o != "tenant_id"]
+    if name not in sortable_columns(entity):
         raise InvalidInput(
-            f"cannot sort {entity.plural} by {name!r}; sortable: {', '.join(options)}"
+            f"cannot sort {entity.plural} by {name!r}; "
+            f"sortable: {', '.join(sortable_columns(entity))}"
         )
-    return column, descending
+    return entity.table.c[name], descending
 
 
 def _encode_cursor(value: Any, record_id: uuid.UUID) -> str:
@@ -375,7 +420,7 @@ def _after_cursor(entity: Entity, column: sa.Column[Any], descending: bool, curs
         parse = getattr(python_type, "fromisoformat", python_type)
         value = parse(value)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
+        raise MalformedCursor(
             "cursor is malformed; pass back the next_cursor you were given"
         ) from None
     key = sa.tuple_(column, entity.table.c.id)

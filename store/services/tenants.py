@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.entities import BY_NAME
@@ -166,17 +166,25 @@ async def rotate_data_key(store: Store, tenant_id: uuid.UUID, *, actor: str) -> 
 
 
 async def retire_workspace(store: Store, tenant_id: uuid.UUID) -> str:
-    """Refuse all access, destroy or disable the KEK, and purge cached keys. Idempotent."""
+    """Refuse all access, destroy or disable the KEK, and purge cached keys. Idempotent.
+
+    The status is committed first: from then on every new tenant session of the workspace, in
+    every process, is refused. Then the key goes. Running it again finishes a retirement whose
+    key step failed, and keeps the first `retired_at`.
+    """
     async with store.dangerously_unscoped_session() as db:
         row = (
             await db.execute(
                 update(_tenants)
                 .where(_tenants.c.id == tenant_id)
-                .values(status="retired", retired_at=utcnow())
+                .values(status="retired", retired_at=func.coalesce(_tenants.c.retired_at, utcnow()))
                 .returning(_tenants.c.key_ref)
             )
         ).one_or_none()
     if row is None:
         raise NotFound("workspace", tenant_id)
     store.keyring.purge(tenant_id)
-    return await asyncio.to_thread(store.provider.retire, tenant_id, row.key_ref)
+    state = await asyncio.to_thread(store.provider.retire, tenant_id, row.key_ref)
+    # Again, in case a session that began before the status change re-filled the cache meanwhile.
+    store.keyring.purge(tenant_id)
+    return state

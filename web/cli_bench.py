@@ -1,0 +1,47 @@
+"""`flowgrid bench`: run the benchmark harness (`evals.bench`) and print or save its report.
+
+The harness runs in a child `python -m evals.bench` process: `web` and `evals` are independent
+layers (import-linter), so the CLI starts it rather than importing it. The child starts its own
+throwaway PostgreSQL and never touches the data dir.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def bench(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON document to this file")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes (5,000 contacts) for a quick look")
+    ] = False,
+    contacts: Annotated[
+        int | None, typer.Option("--contacts", min=50, help="Override N, the contacts searched")
+    ] = None,
+    kms: Annotated[
+        str, typer.Option("--kms", help="Key provider: local, or aws (FLOWGRID_KMS_ENDPOINT)")
+    ] = "local",
+) -> None:
+    """Benchmark encryption against a plaintext baseline: ratios from one run on this machine."""
+    if kms not in ("local", "aws"):
+        print(f"flowgrid: --kms must be local or aws, not {kms!r}", file=sys.stderr)
+        raise typer.Exit(2)
+    args = [sys.executable, "-m", "evals.bench", "--kms", kms]
+    args += ["--json"] if as_json else []
+    args += ["--quick"] if quick else []
+    args += ["--out", str(out)] if out is not None else []
+    args += ["--contacts", str(contacts)] if contacts is not None else []
+    try:
+        code = subprocess.run(args, check=False).returncode
+    except KeyboardInterrupt:
+        print("flowgrid: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    if code != 0:
+        print(f"flowgrid: the benchmark failed (exit {code})", file=sys.stderr)
+        raise typer.Exit(1)

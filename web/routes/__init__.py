@@ -1,0 +1,1 @@
+"""HTTP routes by domain. Each route parses, calls one service, and shapes the result."""
