@@ -10,8 +10,17 @@ from store.database import DatabaseUrls
 from store.runtime import Store, key_provider_from
 from store.settings import StoreSettings
 from web.errors import install_error_handlers
-from web.routes import auth, custom_fields, members, pages, platform, records, tokens
-from web.routes import app_pages, chat
+from web.routes import (
+    app_pages,
+    auth,
+    chat,
+    custom_fields,
+    members,
+    pages,
+    platform,
+    records,
+    tokens,
+)
 from web.security import require_same_origin
 from web.settings import WebSettings
 

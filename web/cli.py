@@ -285,7 +285,7 @@ def tenant_retire(
     tid = _parse_tenant(tenant_id)
     if not yes:
         raise CliError("retiring destroys the workspace key and cannot be undone; pass --yes")
-    state = _with_store(lambda store: tenants.retire_workspace(store, tid))
+    state = _with_store(lambda store: tenants.retire_workspace(store, tid, actor=CLI_ACTOR))
     _out.print(f"workspace {tid} retired; key {state}")
 
 

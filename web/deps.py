@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from store.auth import api_tokens
+from store.auth import api_tokens, signin
 from store.auth.principals import Principal, workspace_session
-from store.auth.sessions import SessionPolicy, csrf_matches, resolve_session
+from store.auth.sessions import SessionPolicy, csrf_matches
 from store.auth.signin import Attempt
 from store.errors import Forbidden, Unauthenticated
 from store.runtime import Store
@@ -75,10 +75,10 @@ async def optional_principal(request: Request) -> Principal | None:
     token = session_cookie(request)
     if token is None:
         return None
-    try:
-        async with store.dangerously_unscoped_session() as db:
-            row = await resolve_session(db, token, now=now(request), policy=session_policy(request))
-    except Unauthenticated:
+    principal = await signin.session_for_cookie(
+        store, token, now=now(request), policy=session_policy(request)
+    )
+    if principal is None:
         return None
     if request.method not in SAFE_METHODS and not csrf_matches(
         token, request.headers.get(CSRF_HEADER)
@@ -86,17 +86,7 @@ async def optional_principal(request: Request) -> Principal | None:
         raise Forbidden(
             f"missing or wrong {CSRF_HEADER} header; it comes with sign-in and GET /api/me"
         )
-    return Principal(
-        identity_id=row.identity_id,
-        email=row.email,
-        credential="session",
-        credential_id=row.id,
-        tenant_id=row.tenant_id,
-        member_id=row.member_id,
-        is_platform_admin=row.is_platform_admin,
-        auth_method=row.auth_method,
-        user_verified=row.user_verified,
-    )
+    return principal
 
 
 async def current_principal(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from evals.bench import crypto
+from evals.bench import audit, crypto
 from store.crypto.providers import AwsKmsProvider, KeyProvider, LocalKeyProvider
 from store.database import DatabaseUrls, libpq_conninfo, migrate
 from store.embedded import EmbeddedPostgres
@@ -44,6 +44,9 @@ class BenchConfig:
     search_samples: int  # queries per search benchmark (the median is reported)
     load_batch: int = 50  # contacts per transaction when loading
     kms: Kms = "local"
+    audit_updates: int = 3_000  # single-row update transactions, audited vs trigger off
+    audit_rows: int = 200_000  # rows inserted, audited vs trigger off
+    audit_trail: int = 1_000_000  # events in the trail that is verified and exported
 
     @classmethod
     def full(cls) -> "BenchConfig":
@@ -54,7 +57,14 @@ class BenchConfig:
     @classmethod
     def quick(cls) -> "BenchConfig":
         return cls(
-            "quick", contacts=5_000, operations=1_000, sealing_samples=1_000, search_samples=20
+            "quick",
+            contacts=5_000,
+            operations=1_000,
+            sealing_samples=1_000,
+            search_samples=20,
+            audit_updates=300,
+            audit_rows=20_000,
+            audit_trail=20_000,
         )
 
 
@@ -120,6 +130,12 @@ async def _run(urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig) -
             )
         finally:
             await crypto.drop_plain_table(owner)
+        audit_results = await audit.run_audit_benchmarks(
+            store,
+            updates=config.audit_updates,
+            rows=config.audit_rows,
+            trail=config.audit_trail,
+        )
         async with owner.connect() as conn:
             server_version = conn.dialect.server_version_info
     finally:
@@ -129,7 +145,7 @@ async def _run(urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig) -
     machine["postgresql"] = ".".join(str(part) for part in server_version or ())
     machine["load_seconds"] = round(load_seconds, 1)
     machine["load_contacts_per_second"] = round(len(people) / load_seconds, 1)
-    return {"machine": machine, "results": [r.as_dict() for r in results]}
+    return {"machine": machine, "results": [r.as_dict() for r in results] + audit_results}
 
 
 def _machine(config: BenchConfig, provider: KeyProvider) -> dict[str, Any]:
@@ -181,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             config,
             contacts=args.contacts,
             sealing_samples=min(config.sealing_samples, args.contacts),
+            # Audit sizes scale with N so a tiny smoke run stays tiny.
+            audit_updates=min(config.audit_updates, args.contacts),
+            audit_rows=min(config.audit_rows, args.contacts * 4),
+            audit_trail=min(config.audit_trail, args.contacts * 4),
         )
     if args.operations is not None:
         config = replace(config, operations=args.operations)

@@ -27,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.auth import passkeys, passwords, throttle
 from store.auth.digests import digest, new_secret
 from store.auth.principals import Principal, workspace_session
-from store.auth.sessions import NewSession, SessionPolicy, revoke_session, start_session
+from store.auth.sessions import (
+    NewSession,
+    SessionPolicy,
+    resolve_session,
+    revoke_session,
+    start_session,
+)
 from store.errors import Conflict, Forbidden, Unauthenticated
 from store.models import Identity, Invite, Member, Passkey, Tenant
 from store.runtime import Store
@@ -555,3 +561,44 @@ async def _identity_id(store: Store, email: str) -> uuid.UUID:
     if found is None:
         raise Unauthenticated(INVITE_INVALID)
     return found
+
+
+# --- session lookups and passkey management for the web layer ------------------------------
+
+
+async def session_for_cookie(
+    store: Store, token: str, *, now: datetime, policy: SessionPolicy
+) -> Principal | None:
+    """The principal of a live session cookie, or None (unknown, revoked or expired)."""
+    try:
+        async with store.dangerously_unscoped_session() as db:
+            row = await resolve_session(db, token, now=now, policy=policy)
+    except Unauthenticated:
+        return None
+    return Principal(
+        identity_id=row.identity_id,
+        email=row.email,
+        credential="session",
+        credential_id=row.id,
+        tenant_id=row.tenant_id,
+        member_id=row.member_id,
+        is_platform_admin=row.is_platform_admin,
+        auth_method=row.auth_method,
+        user_verified=row.user_verified,
+    )
+
+
+async def my_passkeys(store: Store, identity_id: uuid.UUID) -> list[passkeys.PasskeyInfo]:
+    async with store.dangerously_unscoped_session() as db:
+        return await passkeys.list_passkeys(db, identity_id)
+
+
+async def remove_my_passkey(store: Store, principal: Principal, passkey_id: uuid.UUID) -> None:
+    """Remove one of the signed-in person's passkeys (never through an API token)."""
+    if principal.credential != "session":
+        raise Forbidden("API tokens cannot manage passkeys; sign in.")
+    keeps_password = await has_password(store, principal.identity_id)
+    async with store.dangerously_unscoped_session() as db:
+        await passkeys.remove_passkey(
+            db, principal.identity_id, passkey_id, has_password=keeps_password
+        )

@@ -61,14 +61,10 @@ async def retire_workspace(
         raise NotFound("workspace", tenant_id)
     if confirm_name.strip() != row.name:
         raise InvalidInput("confirm_name: type the workspace's name exactly to retire its key")
-    if row.status == "active":
-        async with store.tenant_session(tenant_id, admin_actor(admin_identity_id), via="ui") as ts:
-            await ts.db.execute(
-                sa.insert(_events).values(
-                    tenant_id=tenant_id,
-                    id=uuid.uuid4(),
-                    action="workspace.key_retired",
-                    admin_identity_id=admin_identity_id,
-                )
-            )
-    return await tenants.retire_workspace(store, tenant_id)
+    return await tenants.retire_workspace(
+        store,
+        tenant_id,
+        actor=admin_actor(admin_identity_id),
+        via="ui",
+        admin_identity_id=admin_identity_id,
+    )

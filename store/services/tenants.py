@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.entities import BY_NAME
 from store.errors import InvalidInput, NotFound
-from store.models import Identity, Invite, Member, Tenant
+from store.models import Identity, Invite, Member, PlatformEvent, Tenant
 from store.models.base import utcnow
 from store.runtime import Store
 from store.services import records
-from store.tenancy import TenantSession
+from store.tenancy import TenantSession, Via
 
 INVITE_LIFETIME = timedelta(days=7)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -29,6 +29,7 @@ _tenants = Tenant.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _identities = Identity.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _invites = Invite.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _members = Member.__table__  # pyright: ignore[reportAttributeAccessIssue]
+_platform_events = PlatformEvent.__table__  # pyright: ignore[reportAttributeAccessIssue]
 
 DEFAULT_STAGES = (
     ("Lead", 10, "open"),
@@ -73,7 +74,9 @@ def check_name(name: str) -> str:
     return name
 
 
-async def create_workspace(store: Store, *, name: str, owner_email: str, actor: str) -> WorkspaceCreated:
+async def create_workspace(
+    store: Store, *, name: str, owner_email: str, actor: str
+) -> WorkspaceCreated:
     """A new workspace with its own KEK, first data key, default pipeline and an owner invite.
 
     Everything in the database happens in one transaction; if it fails, the freshly created KEK
@@ -88,15 +91,24 @@ async def create_workspace(store: Store, *, name: str, owner_email: str, actor: 
         async with store.dangerously_unscoped_session() as db:
             await db.execute(
                 insert(_tenants).values(
-                    id=tenant_id, name=name, status="active", key_provider=store.provider.name,
-                    key_ref=key_ref, created_at=utcnow(),
+                    id=tenant_id,
+                    name=name,
+                    status="active",
+                    key_provider=store.provider.name,
+                    key_ref=key_ref,
+                    created_at=utcnow(),
                 )
             )
             identity_id = await _identity_for(db, owner_email)
             await db.execute(
                 insert(_invites).values(
-                    id=uuid.uuid4(), tenant_id=tenant_id, email=owner_email, role="owner",
-                    token_hash=hash_token(token), expires_at=expires_at, created_at=utcnow(),
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    email=owner_email,
+                    role="owner",
+                    token_hash=hash_token(token),
+                    expires_at=expires_at,
+                    created_at=utcnow(),
                 )
             )
             ts = await store.sessions.bind(db, tenant_id, actor, via="cli")
@@ -119,7 +131,9 @@ def hash_token(token: str) -> str:
 
 
 async def _identity_for(db: AsyncSession, email: str) -> uuid.UUID:
-    existing = (await db.execute(select(_identities.c.id).where(_identities.c.email == email))).scalar()
+    existing = (
+        await db.execute(select(_identities.c.id).where(_identities.c.email == email))
+    ).scalar()
     if existing is not None:
         return existing
     identity_id = uuid.uuid4()
@@ -153,7 +167,13 @@ async def list_workspaces(store: Store) -> list[WorkspaceInfo]:
         state = await asyncio.to_thread(store.provider.key_state, row.id, row.key_ref)
         infos.append(
             WorkspaceInfo(
-                row.id, row.name, row.status, row.key_provider, state, row.created_at, row.retired_at
+                row.id,
+                row.name,
+                row.status,
+                row.key_provider,
+                state,
+                row.created_at,
+                row.retired_at,
             )
         )
     return infos
@@ -165,13 +185,38 @@ async def rotate_data_key(store: Store, tenant_id: uuid.UUID, *, actor: str) -> 
         return await store.keyring.add_data_key(ts)
 
 
-async def retire_workspace(store: Store, tenant_id: uuid.UUID) -> str:
+async def retire_workspace(
+    store: Store,
+    tenant_id: uuid.UUID,
+    *,
+    actor: str = "system:retire",
+    via: Via = "cli",
+    admin_identity_id: uuid.UUID | None = None,
+) -> str:
     """Refuse all access, destroy or disable the KEK, and purge cached keys. Idempotent.
 
-    The status is committed first: from then on every new tenant session of the workspace, in
-    every process, is refused. Then the key goes. Running it again finishes a retirement whose
-    key step failed, and keeps the first `retired_at`.
+    While the workspace is still active, a `platform_events` row is committed in its own trail
+    first (access transparency: the workspace sees who retired it). Then the status is
+    committed: from then on every new tenant session of the workspace, in every process, is
+    refused. Then the key goes. Running it again finishes a retirement whose key step failed,
+    keeps the first `retired_at`, and writes no second event (the trail is closed by then).
     """
+    async with store.dangerously_unscoped_session() as db:
+        status = (
+            await db.execute(select(_tenants.c.status).where(_tenants.c.id == tenant_id))
+        ).scalar()
+    if status is None:
+        raise NotFound("workspace", tenant_id)
+    if status == "active":
+        async with store.tenant_session(tenant_id, actor, via=via) as ts:
+            await ts.db.execute(
+                insert(_platform_events).values(
+                    tenant_id=tenant_id,
+                    id=uuid.uuid4(),
+                    action="workspace.key_retired",
+                    admin_identity_id=admin_identity_id,
+                )
+            )
     async with store.dangerously_unscoped_session() as db:
         row = (
             await db.execute(

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from store.errors import NotFound
+from store.models import PLATFORM_TABLES
 from store.runtime import Store
 from store.tenancy import TenantSession
 
@@ -32,7 +33,16 @@ async def rls_status(ts: TenantSession) -> list[dict[str, Any]]:
             """
         )
     )
-    return [dict(r._mapping) for r in rows]
+    # Platform tables (sign-in, invites) carry a workspace id but no workspace records; they are
+    # reached only through the store's loud unscoped session, so they are shown, not counted.
+    return [
+        {
+            **r._mapping,
+            "tenant_scoped": r.tenant_scoped and r.table_name not in PLATFORM_TABLES,
+            "platform": r.table_name in PLATFORM_TABLES,
+        }
+        for r in rows
+    ]
 
 
 async def key_status(store: Store, tenant_id: uuid.UUID) -> dict[str, Any]:

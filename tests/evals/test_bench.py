@@ -18,6 +18,10 @@ EXPECTED = {
     "key provider calls of any kind, warm cache",
     "exact email lookup, 200 contacts",
     "name prefix search (first page of 20), 200 contacts",
+    "audit.update_tx",
+    "audit.insert_rows",
+    "audit.verify",
+    "audit.export_jsonl",
 }
 
 

@@ -33,6 +33,8 @@ async def test_trust_evidence_is_live(app: FastAPI, workspace: MakeWorkspace) ->
     tables = {t["table_name"]: t for t in evidence["rls"]}
     assert tables["contacts"]["rls"] and tables["contacts"]["forced"]
     assert tables["chat_messages"]["tenant_scoped"]
+    assert all(t["rls"] and t["forced"] for t in tables.values() if t["tenant_scoped"])
+    assert tables["sessions"]["platform"] and not tables["sessions"]["tenant_scoped"]
     # The page shows every table as pg_catalog has it; the workspace's own data must be forced.
     for name in (
         "contacts",

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from store.auth import passkeys, signin
 from store.auth.sessions import csrf_token_for
-from store.errors import Forbidden
 from store.runtime import Store
 from web.deps import (
     AttemptDep,
@@ -191,9 +190,8 @@ async def passkey_register_verify(
     )
     if done is not None:
         return await _signed_in(store, response, settings, done)
-    assert principal is not None
-    async with store.dangerously_unscoped_session() as db:
-        mine = await passkeys.list_passkeys(db, principal.identity_id)
+    assert principal is not None  # a registration without an invite needs a session
+    mine = await signin.my_passkeys(store, principal.identity_id)
     return PasskeyOut(**next(p for p in mine if p.id == passkey_id).__dict__)
 
 
@@ -234,9 +232,9 @@ async def passkey_login_verify(
     responses=errors(401),
 )
 async def my_passkeys(principal: CurrentPrincipal, store: StoreDep) -> list[PasskeyOut]:
-    async with store.dangerously_unscoped_session() as db:
-        mine = await passkeys.list_passkeys(db, principal.identity_id)
-    return [PasskeyOut(**p.__dict__) for p in mine]
+    return [
+        PasskeyOut(**p.__dict__) for p in await signin.my_passkeys(store, principal.identity_id)
+    ]
 
 
 @router.delete(
@@ -249,13 +247,7 @@ async def my_passkeys(principal: CurrentPrincipal, store: StoreDep) -> list[Pass
 async def remove_passkey(
     passkey_id: uuid.UUID, principal: CurrentPrincipal, store: StoreDep
 ) -> Response:
-    if principal.credential != "session":
-        raise Forbidden("API tokens cannot manage passkeys; sign in.")
-    has_password = await signin.has_password(store, principal.identity_id)
-    async with store.dangerously_unscoped_session() as db:
-        await passkeys.remove_passkey(
-            db, principal.identity_id, passkey_id, has_password=has_password
-        )
+    await signin.remove_my_passkey(store, principal, passkey_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

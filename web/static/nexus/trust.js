@@ -27,7 +27,7 @@ function rlsTable(tables) {
   for (const t of tables) {
     const row = body.insertRow();
     row.insertCell().textContent = t.table_name;
-    row.insertCell().textContent = t.tenant_scoped ? "yes" : "no";
+    row.insertCell().textContent = t.tenant_scoped ? "yes" : t.platform ? "platform (sign-in data)" : "no";
     row.insertCell().textContent = t.rls ? "yes" : "no";
     row.insertCell().textContent = t.forced ? "yes" : "no";
   }
