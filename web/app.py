@@ -12,9 +12,11 @@ from store.settings import StoreSettings
 from web.errors import install_error_handlers
 from web.routes import (
     app_pages,
+    audit,
     auth,
     chat,
     custom_fields,
+    gdpr,
     members,
     pages,
     platform,
@@ -60,7 +62,7 @@ def create_app(
         return {"status": "ok"}
 
     # Sign-in and access (web/routes/): auth first, so its fixed paths win over patterns.
-    for module in (auth, members, tokens, custom_fields, records, platform, pages):
+    for module in (auth, members, tokens, custom_fields, audit, gdpr, records, platform, pages):
         app.include_router(module.router)
     # Nexus in the browser (web/routes/chat.py).
     app.include_router(chat.router)

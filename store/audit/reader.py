@@ -7,6 +7,7 @@ verifier hashes exactly what the trigger hashed.
 
 import uuid
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from sqlalchemy import text
 
@@ -50,30 +51,52 @@ async def event_batches(
         rows = (await ts.db.execute(query, params)).all()
         if not rows:
             return
-        yield [
-            StoredEvent(
-                tenant_id=ts.tenant_id,
-                seq=r.seq,
-                id=r.id,
-                at=r.at,
-                at_us=r.at_us,
-                actor=r.actor,
-                via=r.via,
-                run_id=r.run_id,
-                tool_call_id=r.tool_call_id,
-                action=r.action,
-                table_name=r.table_name,
-                record_id=r.record_id,
-                before=r.before,
-                after=r.after,
-                prev_hash=bytes(r.prev_hash),
-                hash=bytes(r.hash),
-            )
-            for r in rows
-        ]
+        yield [_stored(ts, r) for r in rows]
         if len(rows) < batch:
             return
         last = rows[-1].seq
+
+
+async def newest_events(
+    ts: TenantSession,
+    *,
+    before_seq: int | None = None,
+    record_id: uuid.UUID | None = None,
+    limit: int = 20,
+) -> list[StoredEvent]:
+    """One page of events, newest first: those with `seq < before_seq` (about one record)."""
+    conditions = ["tenant_id = :tenant"]
+    if before_seq is not None:
+        conditions.append("seq < :before")
+    if record_id is not None:
+        conditions.append("record_id = :record")
+    query = text(
+        f"SELECT {_COLUMNS} FROM audit_events WHERE {' AND '.join(conditions)} "
+        "ORDER BY seq DESC LIMIT :limit"
+    )
+    params = {"tenant": ts.tenant_id, "before": before_seq, "record": record_id, "limit": limit}
+    return [_stored(ts, r) for r in (await ts.db.execute(query, params)).all()]
+
+
+def _stored(ts: TenantSession, r: Any) -> StoredEvent:
+    return StoredEvent(
+        tenant_id=ts.tenant_id,
+        seq=r.seq,
+        id=r.id,
+        at=r.at,
+        at_us=r.at_us,
+        actor=r.actor,
+        via=r.via,
+        run_id=r.run_id,
+        tool_call_id=r.tool_call_id,
+        action=r.action,
+        table_name=r.table_name,
+        record_id=r.record_id,
+        before=r.before,
+        after=r.after,
+        prev_hash=bytes(r.prev_hash),
+        hash=bytes(r.hash),
+    )
 
 
 async def chain_head(ts: TenantSession) -> tuple[int, bytes] | None:

@@ -53,6 +53,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/chat/conversations/{conversation_id}/approvals"): "viewer",
     ("GET", "/api/chat/conversations/{conversation_id}/runs/{run_id}/events"): "viewer",
     ("GET", "/api/trust"): "viewer",
+    # The audit trail and GDPR requests (web/routes/audit.py, gdpr.py): admins and owners.
+    ("GET", "/api/audit"): "admin",
+    ("GET", "/api/audit/verify"): "admin",
+    ("GET", "/api/audit/export"): "admin",
+    ("GET", "/api/v1/contacts/{contact_id}/export"): "admin",
+    ("POST", "/api/v1/contacts/{contact_id}/erase"): "admin",
     ("GET", "/api/platform/workspaces"): "platform",
     ("POST", "/api/platform/workspaces"): "platform",
     ("POST", "/api/platform/workspaces/{workspace_id}/retire"): "platform",
