@@ -117,7 +117,9 @@ class RecordSealer:
             if value is None or spec.search is None:
                 continue
             key = await self.keyring.index_key(ts, entity.table_name, spec.name)
-            tokens = {blind_index.token(key, t) for t in blind_index.terms_for_value(value, spec.search)}
+            tokens = {
+                blind_index.token(key, t) for t in blind_index.terms_for_value(value, spec.search)
+            }
             rows.extend(
                 {
                     "tenant_id": ts.tenant_id,

@@ -72,7 +72,9 @@ class _TimedCache:
         item = self.entry(key)
         return None if item is None else item[1]
 
-    def put(self, key: tuple[object, ...], value: object, *, loaded_at: float | None = None) -> None:
+    def put(
+        self, key: tuple[object, ...], value: object, *, loaded_at: float | None = None
+    ) -> None:
         self._items[key] = (self.clock() if loaded_at is None else loaded_at, value)
         self._items.move_to_end(key)
         while len(self._items) > self.max_entries:
@@ -132,7 +134,10 @@ class Keyring:
         )
         await ts.db.execute(
             insert(_data_keys).values(
-                tenant_id=ts.tenant_id, id=uuid.uuid4(), key_version=version, wrapped=wrapped,
+                tenant_id=ts.tenant_id,
+                id=uuid.uuid4(),
+                key_version=version,
+                wrapped=wrapped,
                 kek_ref=ts.key_ref,
             )
         )
@@ -177,7 +182,9 @@ class Keyring:
                 )
             ).scalar()
             if wrapped is None:
-                raise DecryptionFailed(f"data key version {version} does not exist in this workspace")
+                raise DecryptionFailed(
+                    f"data key version {version} does not exist in this workspace"
+                )
             key = await asyncio.to_thread(self.provider.unwrap, ts.tenant_id, ts.key_ref, wrapped)
             cached = (self._cache.clock(), key)
             self._cache.put(cache_key, key, loaded_at=cached[0])
@@ -194,7 +201,9 @@ class Keyring:
         if cached is None:
             loaded_at, root = await self._data_key_entry(ts, 1)
             cached = HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None,
+                algorithm=hashes.SHA256(),
+                length=32,
+                salt=None,
                 info=f"flowgrid blind index|{table}|{column}".encode(),
             ).derive(root)
             # Expires with the DEK it came from, not a full cache period after derivation.
@@ -213,7 +222,12 @@ class Keyring:
         key = new_key() if key is None else key
         version = dek.header.key_version
         wrapped = seal(dek.key, key, header=dek.header, place=_subject_place(ts, subject_id))
-        row = {"tenant_id": ts.tenant_id, "id": subject_id, "key_version": version, "wrapped": wrapped}
+        row = {
+            "tenant_id": ts.tenant_id,
+            "id": subject_id,
+            "key_version": version,
+            "wrapped": wrapped,
+        }
         return SealingKey(key, Header(KeyKind.SUBJECT_KEY, version)), row
 
     async def create_subject_key(self, ts: TenantSession, subject_id: uuid.UUID) -> SealingKey:
@@ -249,8 +263,9 @@ class Keyring:
             return {}
         rows = (
             await ts.db.execute(
-                select(_subject_keys.c.id, _subject_keys.c.key_version, _subject_keys.c.wrapped)
-                .where(_subject_keys.c.tenant_id == ts.tenant_id, _subject_keys.c.id.in_(ids))
+                select(
+                    _subject_keys.c.id, _subject_keys.c.key_version, _subject_keys.c.wrapped
+                ).where(_subject_keys.c.tenant_id == ts.tenant_id, _subject_keys.c.id.in_(ids))
             )
         ).all()
         keys: dict[uuid.UUID, SealingKey] = {}

@@ -90,7 +90,10 @@ class LocalKeyProvider:
         self.calls["GenerateDataKey"] += 1
         dek = new_key()
         wrapped = seal(
-            self._kek(tenant_id), dek, header=Header(KeyKind.DATA_KEY, 0), place=self._place(tenant_id)
+            self._kek(tenant_id),
+            dek,
+            header=Header(KeyKind.DATA_KEY, 0),
+            place=self._place(tenant_id),
         )
         return dek, wrapped
 
@@ -151,7 +154,9 @@ class AwsKmsProvider:
                 # servers (moto) say AccessDenied. Neither is worth retrying.
                 operation == "Decrypt" and code == "AccessDeniedException"
             ):
-                raise DecryptionFailed("the key provider refused this data key for this workspace") from None
+                raise DecryptionFailed(
+                    "the key provider refused this data key for this workspace"
+                ) from None
             raise KeyUnavailable(f"key provider error {code or 'unknown'}; try again") from None
         except (botocore.exceptions.BotoCoreError, OSError):
             raise KeyUnavailable("the key provider cannot be reached; try again shortly") from None
@@ -165,20 +170,30 @@ class AwsKmsProvider:
             Tags=[{"TagKey": "flowgrid:tenant", "TagValue": str(tenant_id)}],
         )
         key_id = key["KeyMetadata"]["KeyId"]
-        self._call("CreateAlias", tenant_id, AliasName=f"alias/flowgrid/{tenant_id}", TargetKeyId=key_id)
+        self._call(
+            "CreateAlias", tenant_id, AliasName=f"alias/flowgrid/{tenant_id}", TargetKeyId=key_id
+        )
         return key_id
 
     def generate_data_key(self, tenant_id: uuid.UUID, key_ref: str) -> tuple[bytes, bytes]:
         self._require_enabled(tenant_id, key_ref)
         out = self._call(
-            "GenerateDataKey", tenant_id, KeyId=key_ref, KeySpec="AES_256", EncryptionContext=_context(tenant_id)
+            "GenerateDataKey",
+            tenant_id,
+            KeyId=key_ref,
+            KeySpec="AES_256",
+            EncryptionContext=_context(tenant_id),
         )
         return out["Plaintext"], out["CiphertextBlob"]
 
     def unwrap(self, tenant_id: uuid.UUID, key_ref: str, wrapped: bytes) -> bytes:
         self._require_enabled(tenant_id, key_ref)
         out = self._call(
-            "Decrypt", tenant_id, KeyId=key_ref, CiphertextBlob=wrapped, EncryptionContext=_context(tenant_id)
+            "Decrypt",
+            tenant_id,
+            KeyId=key_ref,
+            CiphertextBlob=wrapped,
+            EncryptionContext=_context(tenant_id),
         )
         return out["Plaintext"]
 
@@ -213,7 +228,9 @@ class AwsKmsProvider:
             state = "disabled"
         if state == "disabled":
             self._call(
-                "ScheduleKeyDeletion", tenant_id, KeyId=key_ref,
+                "ScheduleKeyDeletion",
+                tenant_id,
+                KeyId=key_ref,
                 PendingWindowInDays=self.DELETION_WINDOW_DAYS,
             )
             state = "pending_deletion"
