@@ -117,6 +117,15 @@ def test_chat_journey(live: LiveServer, chromium: Any) -> None:  # noqa: F811
     page.click("#tabs button[data-view=contacts]")
     page.wait_for_selector("#contacts-table td:has-text('Mallory')")
 
+    # The owner's audit view: Nexus's changes, attributed to the agent, and a verified chain.
+    page.click("#tabs button[data-view=audit]")
+    page.wait_for_selector("#audit-table td:has-text('agent:')")
+    assert page.locator("#audit-table td", has_text="erase").count() == 0
+    assert page.locator("#audit-table tr", has_text="deals").count() >= 1
+    page.click("#audit-verify")
+    page.get_by_text("Chain verified").wait_for()
+    shot(page, "audit-view")
+
     page.goto(f"{live.url}/trust")
     page.wait_for_selector("#rls-table")
     assert "offline" in page.text_content("#model-provider")

@@ -29,6 +29,7 @@ function showView(name) {
   if (name === "pipeline") loadPipeline();
   if (name === "contacts") loadList("contacts", ["first_name", "last_name", "email", "phone", "title"]);
   if (name === "companies") loadList("companies", ["name", "domain", "industry", "phone"]);
+  if (name === "audit") loadAudit(null);
   if (name === "chat") $("prompt").focus();
 }
 
@@ -279,6 +280,64 @@ async function loadList(plural, columns) {
   }
 }
 
+// --- audit trail (admins and owners) ----------------------------------------------------
+
+const ADMIN_ROLES = new Set(["admin", "owner"]);
+
+function changes(event) {
+  const before = event.before || {};
+  const after = event.after || {};
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((k) => !["tenant_id", "created_at", "updated_at", "version"].includes(k))
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+  return keys.map((k) => `${k}: ${before[k] ?? "∅"} → ${after[k] ?? "∅"}`).join("\n");
+}
+
+async function loadAudit(cursor) {
+  const status = $("audit-status");
+  status.textContent = "Loading…";
+  try {
+    const page = await api("GET", `/api/audit?limit=50${cursor ? `&cursor=${cursor}` : ""}`);
+    let table = $("audit-table").querySelector("table");
+    if (!cursor || !table) {
+      table = el("table");
+      const head = table.createTHead().insertRow();
+      for (const h of ["#", "when", "actor", "via", "action", "table", "record", "changes"]) {
+        head.append(el("th", { textContent: h }));
+      }
+      table.createTBody();
+      $("audit-table").replaceChildren(table);
+    }
+    for (const event of page.items) {
+      const row = table.tBodies[0].insertRow();
+      for (const value of [event.seq, event.at, event.actor, event.via, event.action,
+        event.table_name, event.record_id]) row.insertCell().textContent = value ?? "";
+      row.insertCell().append(el("pre", { textContent: changes(event) }));
+    }
+    const more = $("audit-more");
+    more.hidden = !page.next_cursor;
+    more.onclick = () => loadAudit(page.next_cursor);
+    status.textContent = `${table.tBodies[0].rows.length} events shown.`;
+  } catch (error) {
+    status.textContent = "";
+    showError(error);
+  }
+}
+
+async function verifyAudit() {
+  const status = $("audit-status");
+  status.textContent = "Verifying…";
+  try {
+    const result = await api("GET", "/api/audit/verify");
+    status.textContent = result.ok
+      ? `Chain verified: ${result.events} events, no gap, no edit.`
+      : `Chain broken at event ${result.first_bad_seq}: ${result.reason}`;
+  } catch (error) {
+    status.textContent = "";
+    showError(error);
+  }
+}
+
 // --- start -------------------------------------------------------------------------------
 
 async function start() {
@@ -293,6 +352,8 @@ async function start() {
   state.me = me;
   setCsrf(me.csrf_token);
   $("who").textContent = `${me.user.email} · ${me.workspace ? me.workspace.name : ""} · ${me.role || ""}`;
+  $("audit-tab").hidden = !ADMIN_ROLES.has(me.role);
+  $("audit-verify").addEventListener("click", verifyAudit);
   for (const tab of document.querySelectorAll("#tabs button")) {
     tab.addEventListener("click", () => showView(tab.dataset.view));
   }
