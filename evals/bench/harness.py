@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from evals.bench import audit, crypto
+from evals.bench import audit, chat, crypto
 from store.crypto.providers import AwsKmsProvider, KeyProvider, LocalKeyProvider
 from store.database import DatabaseUrls, libpq_conninfo, migrate
 from store.embedded import EmbeddedPostgres
@@ -47,6 +47,8 @@ class BenchConfig:
     audit_updates: int = 3_000  # single-row update transactions, audited vs trigger off
     audit_rows: int = 200_000  # rows inserted, audited vs trigger off
     audit_trail: int = 1_000_000  # events in the trail that is verified and exported
+    chat_turns: int = 50  # sequential scripted turns (3 tool calls each) for p50/p95
+    chat_concurrent: int = 200  # turns started at once; any failure fails the run
 
     @classmethod
     def full(cls) -> "BenchConfig":
@@ -65,6 +67,7 @@ class BenchConfig:
             audit_updates=300,
             audit_rows=20_000,
             audit_trail=20_000,
+            chat_turns=20,
         )
 
 
@@ -130,6 +133,9 @@ async def _run(urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig) -
             )
         finally:
             await crypto.drop_plain_table(owner)
+        chat_results = await chat.run_chat_benchmarks(
+            store, tenant, turns=config.chat_turns, concurrent=config.chat_concurrent
+        )
         audit_results = await audit.run_audit_benchmarks(
             store,
             updates=config.audit_updates,
@@ -145,7 +151,10 @@ async def _run(urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig) -
     machine["postgresql"] = ".".join(str(part) for part in server_version or ())
     machine["load_seconds"] = round(load_seconds, 1)
     machine["load_contacts_per_second"] = round(len(people) / load_seconds, 1)
-    return {"machine": machine, "results": [r.as_dict() for r in results] + audit_results}
+    return {
+        "machine": machine,
+        "results": [r.as_dict() for r in results] + chat_results + audit_results,
+    }
 
 
 def _machine(config: BenchConfig, provider: KeyProvider) -> dict[str, Any]:
@@ -201,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             audit_updates=min(config.audit_updates, args.contacts),
             audit_rows=min(config.audit_rows, args.contacts * 4),
             audit_trail=min(config.audit_trail, args.contacts * 4),
+            chat_turns=min(config.chat_turns, max(5, args.contacts // 20)),
+            chat_concurrent=min(config.chat_concurrent, max(10, args.contacts // 4)),
         )
     if args.operations is not None:
         config = replace(config, operations=args.operations)
