@@ -20,6 +20,9 @@ def bootstrap_database(
 ) -> None:
     """Create (or re-secure) both roles and the database. Idempotent; needs a superuser."""
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        # Roles are cluster-wide: processes preparing databases side by side (test workers on
+        # one server) take turns, or PostgreSQL refuses the concurrent ALTER ROLE.
+        conn.execute("SELECT pg_advisory_lock(hashtext('flowgrid bootstrap'))")
         for role, password in ((OWNER_ROLE, owner_password), (APP_ROLE, app_password)):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             verb = "ALTER" if exists else "CREATE"

@@ -7,6 +7,7 @@ a fresh database and the two roles there instead, so both versions stay supporte
 Tests isolate from each other by workspace: each creates its own tenants with random ids.
 """
 
+import hashlib
 import os
 import secrets
 import uuid
@@ -57,7 +58,11 @@ class TestDatabase:
 
 def _external(superuser_url: str) -> Iterator[TestDatabase]:
     name = f"flowgrid_test_{secrets.token_hex(4)}"
-    owner_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    # The roles are shared by every database of the server, so parallel test workers must agree
+    # on their passwords: derive them from the superuser DSN instead of drawing them.
+    owner_pw, app_pw = (
+        hashlib.sha256(f"{superuser_url}|{role}".encode()).hexdigest() for role in ("owner", "app")
+    )
     base = libpq_conninfo(superuser_url)
     bootstrap_database(base, database=name, owner_password=owner_pw, app_password=app_pw)
     host = psycopg.conninfo.conninfo_to_dict(base)
