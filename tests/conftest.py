@@ -42,6 +42,8 @@ for _name in (
 class TestDatabase:
     """How to reach the test database as each role (SQLAlchemy URLs and a libpq superuser DSN)."""
 
+    __test__ = False  # a fixture value, not a test class
+
     urls: DatabaseUrls
     superuser: str  # libpq conninfo, connected to the test database
     database: str
