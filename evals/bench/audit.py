@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from evals.bench.rows import result_row
 from store.audit.export import export_trail
 from store.audit.reader import event_batches
 from store.audit.verify import verify_chain
@@ -39,16 +40,6 @@ _INSERT_TAGS = text(
     "INSERT INTO tags (tenant_id, id, created_at, updated_at, version, color) "
     "SELECT :tenant, gen_random_uuid(), now(), now(), 1, '#000000' FROM generate_series(1, :n)"
 )
-
-
-def _row(name: str, unit: str, baseline: float, flowgrid: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "unit": unit,
-        "baseline": round(baseline, 3),
-        "flowgrid": round(flowgrid, 3),
-        "ratio": round(flowgrid / baseline, 3) if baseline else None,
-    }
 
 
 async def run_audit_benchmarks(
@@ -100,7 +91,7 @@ async def _compare_writes(
     finally:
         async with owner.begin() as conn:
             await conn.execute(text("ALTER TABLE tags ENABLE TRIGGER audit_row"))
-    return _row(name, unit, baseline, flowgrid)
+    return result_row(name, unit, baseline, flowgrid)
 
 
 async def _update_transactions(engine: AsyncEngine, tenant: uuid.UUID, count: int) -> float:
@@ -155,6 +146,6 @@ async def _read_speeds(store: Store, tenant: uuid.UUID) -> list[dict[str, Any]]:
         lines += 1
     export = (lines - 2) / (time.perf_counter() - started)
     return [
-        _row("audit.verify", "events/s", plain, verify),
-        _row("audit.export_jsonl", "events/s", plain, export),
+        result_row("audit.verify", "events/s", plain, verify),
+        result_row("audit.export_jsonl", "events/s", plain, export),
     ]

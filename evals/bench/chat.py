@@ -20,6 +20,7 @@ from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
 from agent.turn import Caller, ChatService
+from evals.bench.rows import result_row
 from store.entities import BY_NAME
 from store.runtime import Store
 from store.services import records
@@ -80,16 +81,6 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _row(name: str, unit: str, baseline: float, flowgrid: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "unit": unit,
-        "baseline": round(baseline, 3),
-        "flowgrid": round(flowgrid, 3),
-        "ratio": round(flowgrid / baseline, 3) if baseline else None,
-    }
-
-
 async def run_chat_benchmarks(
     store: Store, tenant: uuid.UUID, *, turns: int, concurrent: int
 ) -> list[dict[str, Any]]:
@@ -115,8 +106,14 @@ async def run_chat_benchmarks(
         raise RuntimeError(f"{failed} of {concurrent} concurrent turns failed")
     ms = 1000.0
     return [
-        _row("chat.turn_3_tools_p50", "ms", statistics.median(direct) * ms, _pct(total, 0.5) * ms),
-        _row("chat.turn_3_tools_p95", "ms", _pct(direct, 0.95) * ms, _pct(total, 0.95) * ms),
-        _row("chat.first_event_p50", "ms", statistics.median(direct) * ms, _pct(first, 0.5) * ms),
-        _row("chat.concurrent_turns", "turns/s", len(direct) / sum(direct), concurrent / elapsed),
+        result_row(
+            "chat.turn_3_tools_p50", "ms", statistics.median(direct) * ms, _pct(total, 0.5) * ms
+        ),
+        result_row("chat.turn_3_tools_p95", "ms", _pct(direct, 0.95) * ms, _pct(total, 0.95) * ms),
+        result_row(
+            "chat.first_event_p50", "ms", statistics.median(direct) * ms, _pct(first, 0.5) * ms
+        ),
+        result_row(
+            "chat.concurrent_turns", "turns/s", len(direct) / sum(direct), concurrent / elapsed
+        ),
     ]

@@ -7,8 +7,6 @@ the renderer never makes one an <img> to begin with).
 """
 
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,32 +19,20 @@ from tools.registry import WorkspaceSchema
 from tools.toolset import workspace_tools
 from web.deps import CurrentPrincipal, StoreDep, Viewer
 from web.routes.chat import chat_service
+from web.routes.pages import html_page
 from web.routes.schemas import errors
-from web.security import page_headers
 
 router = APIRouter()
-PAGES = Path(__file__).resolve().parent.parent / "pages"
-
-
-@cache
-def _page(name: str) -> str:
-    return (PAGES / name).read_text(encoding="utf-8")
-
-
-def _html(name: str) -> HTMLResponse:
-    response = HTMLResponse(_page(name))
-    page_headers(response)
-    return response
 
 
 @router.get("/", include_in_schema=False)
 async def app_page() -> HTMLResponse:
-    return _html("app.html")
+    return html_page("app.html")
 
 
 @router.get("/trust", include_in_schema=False)
 async def trust_page() -> HTMLResponse:
-    return _html("trust.html")
+    return html_page("trust.html")
 
 
 def subprocessors(model_provider: str, key_provider: str) -> list[dict[str, str]]:

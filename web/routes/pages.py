@@ -23,7 +23,8 @@ def _page(name: str) -> str:
     return (PAGES / name).read_text(encoding="utf-8")
 
 
-def _html(name: str) -> HTMLResponse:
+def html_page(name: str) -> HTMLResponse:
+    """A page from web/pages, with the strict security headers every page carries."""
     response = HTMLResponse(_page(name))
     page_headers(response)
     return response
@@ -31,9 +32,9 @@ def _html(name: str) -> HTMLResponse:
 
 @router.get("/login")
 async def login_page() -> HTMLResponse:
-    return _html("login.html")
+    return html_page("login.html")
 
 
 @router.get("/platform")
 async def platform_page() -> HTMLResponse:
-    return _html("platform.html")
+    return html_page("platform.html")
