@@ -89,10 +89,11 @@ async def erase_contact(
     return await gdpr.erase_contact(call.ts, contact_id, reason)
 
 
-@domain_tool(entity="contact", effect="read", min_role="admin")
+@domain_tool(entity="contact", effect="write", min_role="admin")
 async def export_contact(call: ToolCall, contact_id: uuid.UUID) -> Any:
     """Gather everything stored about a contact (GDPR right of access): the contact, their
-    deals, tickets, activities, notes, tasks, tags, lists and history.
+    deals, tickets, activities, notes, tasks, tags, lists and history. The access is recorded
+    as a note on the contact.
 
     Args:
         contact_id: The contact.

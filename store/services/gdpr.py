@@ -41,6 +41,7 @@ from store.services.access import require_role
 from store.tenancy import TenantSession
 
 MAX_REASON = 500
+EXPORT_NOTE = "Personal data exported (data subject access request)"
 _contacts = Contact.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _taggings = Tagging.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _memberships = ListMembership.__table__  # pyright: ignore[reportAttributeAccessIssue]
@@ -117,7 +118,23 @@ async def export_contact(ts: TenantSession, contact_id: uuid.UUID) -> dict[str, 
     opener = EventOpener(ts)
     async for batch in event_batches(ts, record_id=contact_id):
         document["audit"].extend(await opener.open(batch))
+    await _record_access(ts, contact_id)
     return document
+
+
+async def _record_access(ts: TenantSession, contact_id: uuid.UUID) -> None:
+    """Leave the access in the trail: an activity on the contact, written (so audited) as the
+    admin who exported. It holds no personal data, and erasure removes it like any other."""
+    await records.create_record(
+        ts,
+        BY_NAME["activity"],
+        {
+            "kind": "note",
+            "body": EXPORT_NOTE,
+            "record_type": "contact",
+            "record_id": contact_id,
+        },
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------

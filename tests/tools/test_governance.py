@@ -121,6 +121,10 @@ async def test_export_then_erase_a_contact(
     document = exported.data("export_contact")
     assert document["contact"]["email"] == "erin@x.test"
     assert [a["id"] for a in document["activities"]] == [str(call.id)]
+    # The export itself is recorded: an activity on the contact, written as the agent.
+    access = await audit_rows(store, tenant, exported.run_id)
+    assert [(t, a) for t, a, _ in access] == [("activities", "insert")]
+    (export_note,) = [r for _, _, r in access]
 
     turn = await nexus.run(("erase_contact", {"contact_id": str(person.id), "reason": "asked"}))
     assert turn.paused is not None and await fetch(store, tenant, "contact", person.id)
@@ -132,6 +136,7 @@ async def test_export_then_erase_a_contact(
     assert {r for r in audit if r[0] != "approval_requests"} == {
         ("contacts", "erase", person.id),
         ("activities", "delete", call.id),
+        ("activities", "delete", export_note),
         ("search_tokens", "delete", person.id),
         ("subject_keys", "delete", person.id),
     }

@@ -59,6 +59,11 @@ async def test_contact_export_and_erasure(app: FastAPI, workspace: MakeWorkspace
     assert (await member.get(f"{path}/export")).status_code == 403
     exported = (await admin.get(f"{path}/export")).json()
     assert json.dumps(exported).count("Grace") >= 1
+    # The access is in the trail, as the admin who exported.
+    recent = (await admin.get("/api/audit?limit=5")).json()["items"]
+    access = [e for e in recent if e["table_name"] == "activities" and e["action"] == "insert"]
+    assert access and access[0]["after"]["record_id"] == contact["id"]
+    assert access[0]["actor"].startswith("member:") and "exported" in access[0]["after"]["body"]
 
     assert (await member.post(f"{path}/erase", json={})).status_code == 403
     erased = await admin.post(f"{path}/erase", json={"reason": "subject request"})
