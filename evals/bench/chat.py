@@ -20,7 +20,7 @@ from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
 from agent.turn import Caller, ChatService
-from evals.bench.rows import result_row
+from evals.bench.rows import percentile, result_row
 from store.entities import BY_NAME
 from store.runtime import Store
 from store.services import records
@@ -76,11 +76,6 @@ async def _direct(store: Store, tenant: uuid.UUID) -> float:
     return time.perf_counter() - started
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def run_chat_benchmarks(
     store: Store, tenant: uuid.UUID, *, turns: int, concurrent: int
 ) -> list[dict[str, Any]]:
@@ -107,11 +102,22 @@ async def run_chat_benchmarks(
     ms = 1000.0
     return [
         result_row(
-            "chat.turn_3_tools_p50", "ms", statistics.median(direct) * ms, _pct(total, 0.5) * ms
+            "chat.turn_3_tools_p50",
+            "ms",
+            statistics.median(direct) * ms,
+            percentile(total, 0.5) * ms,
         ),
-        result_row("chat.turn_3_tools_p95", "ms", _pct(direct, 0.95) * ms, _pct(total, 0.95) * ms),
         result_row(
-            "chat.first_event_p50", "ms", statistics.median(direct) * ms, _pct(first, 0.5) * ms
+            "chat.turn_3_tools_p95",
+            "ms",
+            percentile(direct, 0.95) * ms,
+            percentile(total, 0.95) * ms,
+        ),
+        result_row(
+            "chat.first_event_p50",
+            "ms",
+            statistics.median(direct) * ms,
+            percentile(first, 0.5) * ms,
         ),
         result_row(
             "chat.concurrent_turns", "turns/s", len(direct) / sum(direct), concurrent / elapsed

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from evals.bench import audit, chat, crypto
+from evals.bench import audit, chat, chat_http, crypto
 from store.crypto.providers import AwsKmsProvider, KeyProvider, LocalKeyProvider
 from store.database import DatabaseUrls, libpq_conninfo, migrate
 from store.embedded import EmbeddedPostgres
@@ -49,6 +49,8 @@ class BenchConfig:
     audit_trail: int = 1_000_000  # events in the trail that is verified and exported
     chat_turns: int = 50  # sequential scripted turns (3 tool calls each) for p50/p95
     chat_concurrent: int = 200  # turns started at once; any failure fails the run
+    http_turns: int = 50  # sequential turns over HTTP (first SSE byte p50/p95)
+    http_concurrent: int = 200  # turns streaming at once through `flowgrid serve`
 
     @classmethod
     def full(cls) -> "BenchConfig":
@@ -68,6 +70,7 @@ class BenchConfig:
             audit_rows=20_000,
             audit_trail=20_000,
             chat_turns=20,
+            http_turns=20,
         )
 
 
@@ -101,7 +104,19 @@ def run(config: BenchConfig) -> dict[str, Any]:
         root = Path(tmp)
         with private_database(root) as (urls, _server):
             provider = _provider(config.kms, keystore=root / "keys", database_dir=root / "pg")
-            return asyncio.run(_run(urls, provider, config))
+            report, invite_token = asyncio.run(_run(urls, provider, config))
+            with chat_http.flowgrid_server(
+                urls, root, kms=config.kms, kms_endpoint=os.environ.get("FLOWGRID_KMS_ENDPOINT")
+            ) as base_url:
+                report["results"] += asyncio.run(
+                    chat_http.run_http_benchmarks(
+                        base_url,
+                        invite_token,
+                        turns=config.http_turns,
+                        concurrent=config.http_concurrent,
+                    )
+                )
+            return report
 
 
 def _provider(kms: Kms, *, keystore: Path, database_dir: Path) -> KeyProvider:
@@ -111,7 +126,10 @@ def _provider(kms: Kms, *, keystore: Path, database_dir: Path) -> KeyProvider:
     return LocalKeyProvider(keystore, database_dir=database_dir)
 
 
-async def _run(urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig) -> dict[str, Any]:
+async def _run(
+    urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig
+) -> tuple[dict[str, Any], str]:
+    """The in-process benchmarks; also returns the benchmark workspace owner's invite token."""
     store = Store(urls, provider, pool_size=4)
     owner = create_async_engine(urls.owner, pool_size=2)
     try:
@@ -151,10 +169,11 @@ async def _run(urls: DatabaseUrls, provider: KeyProvider, config: BenchConfig) -
     machine["postgresql"] = ".".join(str(part) for part in server_version or ())
     machine["load_seconds"] = round(load_seconds, 1)
     machine["load_contacts_per_second"] = round(len(people) / load_seconds, 1)
-    return {
+    report = {
         "machine": machine,
         "results": [r.as_dict() for r in results] + chat_results + audit_results,
     }
+    return report, created.invite_token
 
 
 def _machine(config: BenchConfig, provider: KeyProvider) -> dict[str, Any]:
@@ -212,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             audit_trail=min(config.audit_trail, args.contacts * 4),
             chat_turns=min(config.chat_turns, max(5, args.contacts // 20)),
             chat_concurrent=min(config.chat_concurrent, max(10, args.contacts // 4)),
+            http_turns=min(config.http_turns, max(5, args.contacts // 20)),
+            http_concurrent=min(config.http_concurrent, max(10, args.contacts // 4)),
         )
     if args.operations is not None:
         config = replace(config, operations=args.operations)

@@ -12,3 +12,9 @@ def result_row(name: str, unit: str, baseline: float, flowgrid: float) -> dict[s
         "flowgrid": round(flowgrid, 3),
         "ratio": round(flowgrid / baseline, 3) if baseline else None,
     }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q` quantile (0 <= q <= 1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

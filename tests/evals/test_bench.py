@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evals.bench import chat_http
+
 FLOWGRID = str(Path(sys.executable).with_name("flowgrid"))
 EXPECTED = {
     "seal+open one contact (5 fields)",
@@ -26,6 +28,11 @@ EXPECTED = {
     "audit.insert_rows",
     "audit.verify",
     "audit.export_jsonl",
+    "http.first_sse_byte_p50",
+    "http.first_sse_byte_p95",
+    "http.offline_turn_p50",
+    "http.concurrent_streams",
+    "http.concurrent_first_sse_byte_p95",
 }
 
 
@@ -53,3 +60,20 @@ def test_flowgrid_bench_quick_reports_every_benchmark_with_positive_ratios(tmp_p
             assert isinstance(r[field], int | float) and math.isfinite(r[field]) and r[field] > 0, r
     calls = {r["name"]: r for r in results}["key provider unwraps (Decrypt), warm cache"]
     assert calls["flowgrid"] == 1, "one unwrap for the whole run: the cache works"
+
+
+def test_an_http_stream_counts_only_when_it_starts_calls_a_tool_and_ends_in_done() -> None:
+    body = (
+        b'id: 1\r\nevent: message-start\r\ndata: {"run_id": "r"}\r\n\r\n'
+        b"id: 2\r\nevent: tool-call\r\ndata: {}\r\n\r\n"
+        b": ping\r\n\r\n"
+        b'id: 3\r\nevent: tool-result\r\ndata: {"ok": true}\r\n\r\n'
+        b"id: 4\r\nevent: done\r\ndata: {}\r\n\r\n"
+    )
+    names = chat_http._event_names(body)  # pyright: ignore[reportPrivateUsage]
+    assert names == ["message-start", "tool-call", "tool-result", "done"]
+    assert chat_http.Stream(0.01, 0.1, names).ok
+    errored = [*names[:-1], "error", "done"]
+    assert not chat_http.Stream(0.01, 0.1, errored).ok
+    assert not chat_http.Stream(0.01, 0.1, names[:-1]).ok  # cut off before `done`
+    assert not chat_http.Stream(0.01, 0.1, ["message-start", "done"]).ok  # no tool ran
