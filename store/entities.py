@@ -34,7 +34,7 @@ from store.models import (
     Task,
     Ticket,
 )
-from store.models.base import SYSTEM_FIELDS, Search
+from store.models.base import SYSTEM_FIELDS, KeyedBy, Search, keyed_by
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ class Entity:
 
     @property
     def subject_keyed(self) -> bool:
-        """Sealed under a per-record subject key (so erasure can shred it) instead of the DEK."""
-        return self.table_name == "contacts"
+        """Each record has its own subject key (so erasure can shred it) instead of the DEK."""
+        return keyed_by(self.table) is KeyedBy.SELF
 
     @cached_property
     def fields(self) -> tuple[FieldSpec, ...]:

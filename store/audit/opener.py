@@ -3,8 +3,10 @@
 The trail stores each row as the row was stored, so a sealed column is AES-GCM ciphertext,
 rendered by jsonb as "\\x<hex>". It opens with the same key and the same place (tenant, table,
 column, row id) as the live value did. A contact's values were sealed under the contact's own
-subject key; once the contact is erased that key is gone and the value reads "[erased]", in
-every event, forever. That is the point of erasure, not a failure of the export.
+subject key, and so were the notes and activities about the contact (the table declares it, and
+the image's `record_type`/`record_id` name the contact); once the contact is erased that key is
+gone and those values read "[erased]", in every event, forever. That is the point of erasure,
+not a failure of the export.
 """
 
 import json
@@ -19,6 +21,7 @@ from store.crypto.aead import KeyKind, Place, read_header, unseal
 from store.crypto.keyring import SealingKey
 from store.errors import DecryptionFailed
 from store.models import metadata
+from store.models.base import subject_of
 from store.tenancy import TenantSession
 
 ERASED = "[erased]"
@@ -84,16 +87,17 @@ class EventOpener:
     def _subjects(
         self, events: Sequence[StoredEvent], images: Sequence[tuple[Any, Any]]
     ) -> set[uuid.UUID]:
-        """Records whose values in this batch were sealed under a subject key."""
+        """Data subjects whose keys sealed values in this batch."""
         subjects: set[uuid.UUID] = set()
         for event, pair in zip(events, images, strict=True):
-            if event.record_id is None:
-                continue
             for image in pair:
+                subject = _subject(event, image)
+                if subject is None:
+                    continue
                 for column in _sealed_columns(event.table_name):
                     blob = _ciphertext((image or {}).get(column))
                     if blob is not None and _header_kind(blob) is KeyKind.SUBJECT_KEY:
-                        subjects.add(event.record_id)
+                        subjects.add(subject)
         return subjects
 
     async def _open_image(
@@ -111,12 +115,15 @@ class EventOpener:
             if (event.table_name, column) in REDACTED_COLUMNS:
                 image[column] = REDACTED
                 continue
-            image[column] = await self._open_value(event, column, blob, is_json, subject_keys)
+            image[column] = await self._open_value(
+                event, _subject(event, image), column, blob, is_json, subject_keys
+            )
         return image
 
     async def _open_value(
         self,
         event: StoredEvent,
+        subject: uuid.UUID | None,
         column: str,
         blob: bytes,
         is_json: bool,
@@ -127,9 +134,11 @@ class EventOpener:
         try:
             header = read_header(blob)
             if header.kind is KeyKind.SUBJECT_KEY:
-                if event.record_id not in subject_keys:
+                if subject is None:
+                    return UNREADABLE
+                if subject not in subject_keys:
                     return ERASED
-                key = subject_keys[event.record_id].key
+                key = subject_keys[subject].key
             else:
                 key = await self.keyring.data_key(self.ts, header.key_version)
             place = Place(self.ts.tenant_id, event.table_name, column, event.record_id)
@@ -137,6 +146,14 @@ class EventOpener:
         except DecryptionFailed:
             return UNREADABLE
         return json.loads(plaintext) if is_json else plaintext
+
+
+def _subject(event: StoredEvent, image: Mapping[str, Any] | None) -> uuid.UUID | None:
+    """Whose subject key sealed this image's values, by the table's declaration and its links."""
+    table = metadata.tables.get(event.table_name)
+    if table is None or image is None or event.record_id is None:
+        return None
+    return subject_of(table, event.record_id, image)
 
 
 def _header_kind(blob: bytes) -> KeyKind | None:

@@ -3,8 +3,9 @@
 Why a codec in the services and not a SQLAlchemy column type: the associated data binds each
 ciphertext to its row id and column, which a type's bind hook never sees; the key may need an
 awaited call to the key provider, which a synchronous type hook cannot make; and a contact's
-fields are sealed under that contact's own subject key, which is a per-row decision. Keeping it
-explicit also makes the raw-scan tests meaningful: nothing is encrypted by accident or not at all.
+fields are sealed under that contact's own subject key (and a note or activity about a contact
+under that contact's key), which is a per-row decision. Keeping it explicit also makes the
+raw-scan tests meaningful: nothing is encrypted by accident or not at all.
 """
 
 import json
@@ -17,7 +18,14 @@ from store.crypto.aead import KeyKind, Place, read_header, seal, unseal
 from store.crypto.keyring import Keyring, SealingKey
 from store.entities import Entity
 from store.errors import DecryptionFailed
+from store.models.base import KeyedBy, keyed_by, subject_of
 from store.tenancy import TenantSession
+
+
+def _erased(entity: Entity, row_id: uuid.UUID, subject: uuid.UUID) -> str:
+    if subject == row_id:
+        return f"the {entity.title} {row_id} was erased; its key is gone"
+    return f"the contact this {entity.title} is about ({subject}) was erased; its key is gone"
 
 
 class RecordSealer:
@@ -26,21 +34,34 @@ class RecordSealer:
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
 
-    async def key_for_new(self, ts: TenantSession, entity: Entity, row_id: uuid.UUID) -> SealingKey:
-        if entity.subject_keyed:
+    async def key_for_new(
+        self,
+        ts: TenantSession,
+        entity: Entity,
+        row_id: uuid.UUID,
+        values: Mapping[str, Any] | None = None,
+    ) -> SealingKey:
+        """The key to seal a new row with; `values` are its plaintext (its link decides)."""
+        if keyed_by(entity.table) is KeyedBy.SELF:
             return await self.keyring.create_subject_key(ts, row_id)
-        return await self.keyring.current_data_key(ts)
+        return await self.key_for_existing(ts, entity, row_id, values or {})
 
     async def key_for_existing(
-        self, ts: TenantSession, entity: Entity, row_id: uuid.UUID
+        self,
+        ts: TenantSession,
+        entity: Entity,
+        row_id: uuid.UUID,
+        row: Mapping[str, Any] | None = None,
     ) -> SealingKey:
-        if not entity.subject_keyed:
+        """The key to (re)seal values of a stored row with; `row` is the row as it will be."""
+        subject = subject_of(entity.table, row_id, row or {})
+        if subject is None:
             return await self.keyring.current_data_key(ts)
-        keys = await self.keyring.subject_keys(ts, [row_id])
-        if row_id not in keys:
-            raise DecryptionFailed(f"the {entity.title} {row_id} was erased; its key is gone")
+        keys = await self.keyring.subject_keys(ts, [subject])
+        if subject not in keys:
+            raise DecryptionFailed(_erased(entity, row_id, subject))
         # After a rotation, the subject key is re-wrapped so the new values carry the new version.
-        return await self.keyring.current_subject_key(ts, row_id, keys[row_id])
+        return await self.keyring.current_subject_key(ts, subject, keys[subject])
 
     def seal_values(
         self,
@@ -67,11 +88,8 @@ class RecordSealer:
         self, ts: TenantSession, entity: Entity, rows: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
         """Decrypt the sealed fields of rows read from the entity's table."""
-        subject_keys = (
-            await self.keyring.subject_keys(ts, (row["id"] for row in rows))
-            if entity.subject_keyed
-            else {}
-        )
+        subjects = {subject_of(entity.table, row["id"], row) for row in rows}
+        subject_keys = await self.keyring.subject_keys(ts, (s for s in subjects if s is not None))
         opened: list[dict[str, Any]] = []
         for row in rows:
             values = dict(row)
@@ -79,7 +97,7 @@ class RecordSealer:
                 blob = values.get(spec.name)
                 if blob is None:
                     continue
-                key = await self._opening_key(ts, entity, row["id"], blob, subject_keys)
+                key = await self._opening_key(ts, entity, row, bytes(blob), subject_keys)
                 place = Place(ts.tenant_id, entity.table_name, spec.name, row["id"])
                 text = unseal(key, bytes(blob), place=place).decode()
                 values[spec.name] = json.loads(text) if spec.json else text
@@ -90,21 +108,24 @@ class RecordSealer:
         self,
         ts: TenantSession,
         entity: Entity,
-        row_id: uuid.UUID,
+        row: Mapping[str, Any],
         blob: bytes,
         subject_keys: Mapping[uuid.UUID, SealingKey],
     ) -> bytes:
-        header = read_header(bytes(blob))
-        if (header.kind is KeyKind.SUBJECT_KEY) != entity.subject_keyed:
+        header = read_header(blob)
+        subject = subject_of(entity.table, row["id"], row)
+        if header.kind is KeyKind.SUBJECT_KEY and subject is not None:
+            if subject not in subject_keys:
+                raise DecryptionFailed(_erased(entity, row["id"], subject))
+            return subject_keys[subject].key
+        # A row keyed by its link may hold values sealed under the DEK (written before its table
+        # was keyed by the link); a row keyed by itself never does.
+        if header.kind is KeyKind.SUBJECT_KEY or keyed_by(entity.table) is KeyedBy.SELF:
             # A value sealed for another kind of record was moved here: name that, not "erased".
             raise DecryptionFailed(
-                f"a sealed value of {entity.table_name} row {row_id} was sealed for another kind "
-                "of record; it was moved or altered"
+                f"a sealed value of {entity.table_name} row {row['id']} was sealed for another "
+                "kind of record; it was moved or altered"
             )
-        if header.kind is KeyKind.SUBJECT_KEY:
-            if row_id not in subject_keys:
-                raise DecryptionFailed(f"the {entity.title} {row_id} was erased; its key is gone")
-            return subject_keys[row_id].key
         return await self.keyring.data_key(ts, header.key_version)
 
     async def index_rows(

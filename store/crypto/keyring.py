@@ -275,13 +275,31 @@ class Keyring:
             keys[row.id] = SealingKey(key, Header(KeyKind.SUBJECT_KEY, row.key_version))
         return keys
 
-    async def shred_subject_key(self, ts: TenantSession, subject_id: uuid.UUID) -> bool:
-        result = await ts.db.execute(
-            delete(_subject_keys).where(
-                _subject_keys.c.tenant_id == ts.tenant_id, _subject_keys.c.id == subject_id
+    async def merge_subject_keys(
+        self, ts: TenantSession, duplicate_id: uuid.UUID, survivor_id: uuid.UUID
+    ) -> None:
+        """Tie the duplicate's key (and the keys already merged into it) to the survivor."""
+        await ts.db.execute(
+            update(_subject_keys)
+            .where(
+                _subject_keys.c.tenant_id == ts.tenant_id,
+                (_subject_keys.c.id == duplicate_id)
+                | (_subject_keys.c.merged_into == duplicate_id),
             )
+            .values(merged_into=survivor_id)
         )
-        return bool(result.rowcount)  # pyright: ignore[reportAttributeAccessIssue]
+
+    async def shred_subject_key(self, ts: TenantSession, subject_id: uuid.UUID) -> bool:
+        """Delete the subject's key and the keys of contacts merged into it; True if it had one."""
+        result = await ts.db.execute(
+            delete(_subject_keys)
+            .where(
+                _subject_keys.c.tenant_id == ts.tenant_id,
+                (_subject_keys.c.id == subject_id) | (_subject_keys.c.merged_into == subject_id),
+            )
+            .returning(_subject_keys.c.id)
+        )
+        return subject_id in set(result.scalars())
 
 
 def _subject_place(ts: TenantSession, subject_id: uuid.UUID) -> Place:

@@ -7,6 +7,7 @@ aggregate. `tests/store/test_catalog.py` fails on a text column declared neither
 """
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,48 @@ SQLModel.metadata.naming_convention = {
 
 TENANT_KEY = "tenant_id"
 SYSTEM_FIELDS = frozenset({TENANT_KEY, "id", "created_at", "updated_at", "version"})
+
+
+class KeyedBy(StrEnum):
+    """Whose key seals a table's sealed columns (declared per table with `sealed_under`)."""
+
+    WORKSPACE = "workspace"  # the workspace data key (DEK): the default
+    SELF = "self"  # the row's own subject key; erasing the row shreds it (contacts)
+    # The subject key of the contact the row is about (`record_type` = "contact", `record_id`),
+    # else the DEK: what is written about a person becomes unreadable with that person.
+    LINKED_CONTACT = "linked contact"
+
+
+def sealed_under(keyed_by: KeyedBy) -> dict[str, Any]:
+    """A `__table_args__` entry declaring whose key seals the table (see `KeyedBy`)."""
+    return {"info": {"keyed_by": keyed_by}}
+
+
+def keyed_by(table: sa.Table) -> KeyedBy:
+    return table.info.get("keyed_by", KeyedBy.WORKSPACE)
+
+
+def subject_of(table: sa.Table, row_id: Any, row: Mapping[str, Any]) -> uuid.UUID | None:
+    """The data subject whose key seals this row of `table`, or None for the workspace key.
+
+    `row` holds the row's plaintext columns (a live row, or an audit image where ids are text).
+    """
+    match keyed_by(table):
+        case KeyedBy.SELF:
+            return _as_uuid(row_id)
+        case KeyedBy.LINKED_CONTACT if row.get("record_type") == "contact":
+            return _as_uuid(row.get("record_id"))
+        case _:
+            return None
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 class Search(StrEnum):

@@ -27,7 +27,8 @@ class DataKey(TenantRow, table=True):
 class SubjectKey(TenantRow, table=True):
     """A contact's own key, wrapped by the DEK. Shredding it makes that contact unreadable.
 
-    `id` equals the contact's id: one key per data subject.
+    `id` equals the contact's id: one key per data subject. Notes and activities about the
+    contact are sealed under it too (`KeyedBy.LINKED_CONTACT`).
     """
 
     __tablename__ = "subject_keys"  # pyright: ignore[reportAssignmentType]
@@ -38,6 +39,13 @@ class SubjectKey(TenantRow, table=True):
         description="Subject key encrypted by the DEK",
         sa_column_kwargs={"info": {"wrapped_key": True}},
     )
+    # A merge keeps the duplicate's key (undo restores the duplicate from the trail) but ties it
+    # to the survivor: the same person, so erasing the survivor shreds this key as well.
+    merged_into: uuid.UUID | None = Field(
+        default=None, description="The contact this one was merged into"
+    )
+
+    __table_args__ = (sa.Index("ix_subject_keys_tenant_merged", "tenant_id", "merged_into"),)
 
 
 class SearchToken(TenantRow, table=True):

@@ -7,11 +7,13 @@ from sqlmodel import Field
 
 from store.models.base import (
     CustomizableRow,
+    KeyedBy,
     Search,
     TenantRow,
     choice,
     reference,
     sealed,
+    sealed_under,
     tenant_fk,
 )
 from store.models.platform import ROLES
@@ -63,4 +65,8 @@ class Contact(CustomizableRow, table=True):
     company_id: uuid.UUID | None = reference("companies", "Company the contact works at")
     owner_id: uuid.UUID | None = reference("members", "Team member who owns the relationship")
 
-    __table_args__ = (tenant_fk("company_id", "companies"), tenant_fk("owner_id", "members"))
+    __table_args__ = (
+        tenant_fk("company_id", "companies"),
+        tenant_fk("owner_id", "members"),
+        sealed_under(KeyedBy.SELF),
+    )

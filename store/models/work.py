@@ -2,6 +2,9 @@
 
 `record_type` + `record_id` link an item to any record. They carry no foreign key (the target
 table varies), so the services check the target exists in the same workspace before writing.
+Notes and activities about a contact are sealed under that contact's subject key (they are
+about the person, and go with the person on erasure); tasks stay the team's, under the
+workspace key.
 """
 
 import uuid
@@ -12,11 +15,13 @@ from sqlmodel import Field
 
 from store.models.base import (
     CustomizableRow,
+    KeyedBy,
     Search,
     TenantRow,
     choice,
     reference,
     sealed,
+    sealed_under,
     tenant_fk,
 )
 
@@ -52,6 +57,7 @@ class Activity(_Linked, table=True):
     __table_args__ = (
         tenant_fk("owner_id", "members"),
         sa.Index("ix_activities_tenant_record", "tenant_id", "record_id"),
+        sealed_under(KeyedBy.LINKED_CONTACT),
     )
 
 
@@ -82,6 +88,7 @@ class Note(_Linked, table=True):
     __table_args__ = (
         tenant_fk("author_id", "members"),
         sa.Index("ix_notes_tenant_record", "tenant_id", "record_id"),
+        sealed_under(KeyedBy.LINKED_CONTACT),
     )
 
 

@@ -38,6 +38,9 @@ MAX_TURN_EVENTS = 500
 NOT_REPLAYED = frozenset({"search_tokens", "approval_requests", "data_keys"})
 # Tables whose images lack columns (key material is left out of the trail): no re-insert.
 NO_REINSERT = frozenset({"subject_keys"})
+# Key columns an undo never rolls back: a re-wrap after a rotation is not the agent's change, and
+# restoring `key_version` without the wrapped key (which the trail leaves out) breaks the key.
+KEY_COLUMNS = {"subject_keys": frozenset({"key_version", "wrapped"})}
 _SYSTEM = frozenset({"tenant_id", "id", "created_at", "updated_at", "version"})
 _events = metadata.tables["audit_events"]
 
@@ -254,8 +257,11 @@ async def _reverse(ts: TenantSession, event: TurnEvent) -> None:
     if event.action == "insert":
         await ts.db.execute(sa.delete(table).where(*where))
     elif event.action == "update":
-        values = _row(table, event.before or {}, exclude=_SYSTEM)
-        await ts.db.execute(sa.update(table).where(*where).values(**values))
+        values = _row(
+            table, event.before or {}, exclude=_SYSTEM | KEY_COLUMNS.get(table.name, set())
+        )
+        if values:
+            await ts.db.execute(sa.update(table).where(*where).values(**values))
     else:
         await ts.db.execute(sa.insert(table).values(**_row(table, event.before or {})))
 

@@ -5,6 +5,8 @@ likewise, key by key). Everything that pointed at the duplicate is re-pointed: f
 declared with `reference(...)`, and the rows that link to any record by `record_id` (activities,
 tasks, notes, tags, list entries), dropping a link the survivor already has. Then the duplicate
 is deleted. Each step is an ordinary audited write, so the merge can be undone from the trail.
+Merging contacts also ties the duplicate's subject key to the survivor, so erasing the person
+later shreds what was written about them under either record.
 """
 
 import uuid
@@ -14,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from store.entities import Entity
+from store.entities import BY_TABLE, Entity
 from store.errors import InvalidInput
 from store.models import metadata, tenant_tables
+from store.models.base import KeyedBy, keyed_by
 from store.services import records
 from store.services.access import require_role
 from store.tenancy import TenantSession
@@ -75,6 +78,9 @@ async def merge_records(
         )
     for table in _link_tables():
         await _drop_clashing_links(ts, table, entity, primary_id, duplicate_id)
+        if keyed_by(table) is KeyedBy.LINKED_CONTACT:
+            await _relink_each(ts, table, entity, primary_id, duplicate_id)
+            continue
         await ts.db.execute(
             sa.update(table)
             .where(table.c.tenant_id == ts.tenant_id, *_links_to(table, entity, duplicate_id))
@@ -82,6 +88,8 @@ async def merge_records(
         )
     if plan.fill:
         await records.update_record(ts, entity, primary_id, plan.fill)
+    if entity.subject_keyed:
+        await ts.sealer.keyring.merge_subject_keys(ts, duplicate_id, primary_id)
     await records.delete_record(ts, entity, duplicate_id)
     merged = await records.get_record(ts, entity, primary_id)
     return {"merged": merged, "removed_id": duplicate_id, "links_moved": plan.moves}
@@ -150,6 +158,25 @@ async def _drop_clashing_links(
                 clash,
             )
         )
+
+
+async def _relink_each(
+    ts: TenantSession,
+    table: sa.Table,
+    entity: Entity,
+    primary_id: uuid.UUID,
+    duplicate_id: uuid.UUID,
+) -> None:
+    """Re-point rows whose key follows their link one by one, so each is re-sealed for the
+    survivor (a raw update would leave them sealed under the duplicate's subject key)."""
+    found = await ts.db.execute(
+        sa.select(table.c.id).where(
+            table.c.tenant_id == ts.tenant_id, *_links_to(table, entity, duplicate_id)
+        )
+    )
+    link = {"record_type": entity.name, "record_id": primary_id}
+    for (row_id,) in found.all():
+        await records.update_record(ts, BY_TABLE[table.name], row_id, link)
 
 
 async def _count(ts: TenantSession, table: sa.Table, *conditions: Any) -> int:

@@ -22,6 +22,7 @@ from store.crypto import blind_index
 from store.entities import BY_NAME, BY_TABLE, Entity, FieldSpec
 from store.errors import Conflict, InvalidInput, MalformedCursor, NotFound
 from store.models import SearchToken
+from store.models.base import subject_of
 from store.models.work import RECORD_TYPES
 from store.services.access import require_role
 from store.services.custom_fields import validate_custom_values
@@ -56,7 +57,7 @@ async def create_record(ts: TenantSession, entity: Entity, data: Mapping[str, An
     if values.get("custom") is not None:
         values["custom"] = await validate_custom_values(ts, entity.name, values["custom"])
     row_id = uuid.uuid4()
-    key = await ts.sealer.key_for_new(ts, entity, row_id)
+    key = await ts.sealer.key_for_new(ts, entity, row_id, values)
     row = {**_plain(entity, values), **ts.sealer.seal_values(ts, entity, row_id, key, values)}
     async with _mapping_integrity_errors(ts, entity):
         stored = (
@@ -104,15 +105,23 @@ async def update_record(
     if values.get("custom") is not None:
         merged = {**(await _current_custom(ts, entity, current[0])), **values["custom"]}
         values["custom"] = await validate_custom_values(ts, entity.name, merged)
-    key = await ts.sealer.key_for_existing(ts, entity, record_id)
-    row = {**_plain(entity, values), **ts.sealer.seal_values(ts, entity, record_id, key, values)}
+    reindexed = [f.name for f in entity.searchable_fields if f.name in values]
+    after = {**current[0], **values}
+    sealing = values
+    subject_before = subject_of(entity.table, record_id, current[0])
+    if subject_before != subject_of(entity.table, record_id, after):
+        # The record is now about another person (or none): every sealed value moves to the
+        # new subject's key, so erasing the old subject does not take this record with it.
+        (opened,) = await ts.sealer.open_rows(ts, entity, current)
+        sealing = {**{f.name: opened[f.name] for f in entity.sealed_fields}, **values}
+    key = await ts.sealer.key_for_existing(ts, entity, record_id, after)
+    row = {**_plain(entity, values), **ts.sealer.seal_values(ts, entity, record_id, key, sealing)}
     async with _mapping_integrity_errors(ts, entity):
         await ts.db.execute(
             update(entity.table)
             .where(entity.table.c.tenant_id == ts.tenant_id, entity.table.c.id == record_id)
             .values(**row)
         )
-    reindexed = [f.name for f in entity.searchable_fields if f.name in values]
     if reindexed:
         await _delete_index(ts, entity, record_id, columns=reindexed)
         await _write_index(ts, entity, record_id, {k: values[k] for k in reindexed})

@@ -1,8 +1,12 @@
 """History, undo, GDPR and custom-field tools, end to end through a scripted model."""
 
+import json
 import uuid
+from typing import Any
 
+from store.audit.export import export_trail
 from store.runtime import Store
+from store.services import tenants
 from tests.tools.conftest import Workspace
 from tests.tools.support import Nexus, audit_rows, covers, fetch, make, rows
 
@@ -189,3 +193,74 @@ async def test_a_fresh_contact_id_has_no_history(nexus: Nexus) -> None:
         ("record_history", {"record_type": "contact", "record_id": str(uuid.uuid4())})
     )
     assert turn.data("record_history") == []
+
+
+@covers("undo_agent_turn")
+async def test_undo_after_a_key_rotation_leaves_the_contact_readable(
+    nexus: Nexus, store: Store, workspace: Workspace
+) -> None:
+    """The agent's update re-wraps the contact's key under the new data key; undoing the update
+    restores the values, never the old key version (the trail does not hold the wrapped key)."""
+    tenant = workspace.tenant
+    person = await make(store, tenant, "contact", first_name="Rota", title="Engineer")
+    assert await tenants.rotate_data_key(store, tenant, actor="system:test") == 2
+    turn = await nexus.run(("update_contact", {"id": str(person.id), "changes": {"title": "CTO"}}))
+    assert ("subject_keys", "update", person.id) in await audit_rows(store, tenant, turn.run_id)
+
+    undo = await nexus.run(("undo_agent_turn", {"run_id": str(turn.run_id)}))
+    await nexus.approve(undo)
+    back = await fetch(store, tenant, "contact", person.id)
+    assert (back.first_name, back.title) == ("Rota", "Engineer")
+
+
+@covers("merge_contacts", "erase_contact", "undo_agent_turn")
+async def test_erasing_a_merged_person_erases_what_was_written_under_the_duplicate_too(
+    nexus: Nexus, store: Store, workspace: Workspace
+) -> None:
+    tenant = workspace.tenant
+    keep = await make(store, tenant, "contact", first_name="Ann", last_name="Keeper")
+    dup = await make(store, tenant, "contact", first_name="Ann", last_name="Duplicated")
+    await make(store, tenant, "note", record_type="contact", record_id=dup.id, body="Dup's note")
+    merged = await nexus.run(
+        ("merge_contacts", {"keep_id": str(keep.id), "duplicate_id": str(dup.id)})
+    )
+    await nexus.approve(merged)
+
+    erased = await nexus.run(("erase_contact", {"contact_id": str(keep.id)}))
+    await nexus.approve(erased)
+    # The records, the note and every event about them read [erased]. What still quotes the
+    # person is the approval requests' previews, sealed under the workspace key (a documented
+    # limit, like chat transcripts): nothing else may.
+    for written in ("Keeper", "Duplicated", "Dup's note"):
+        quoting = {e["table_name"] for e in await _events(store, tenant) if written in str(e)}
+        assert quoting <= {"approval_requests"}, (written, quoting)
+    assert "Dup's note" not in str(await _events(store, tenant))
+
+
+@covers("merge_contacts", "undo_agent_turn")
+async def test_undoing_a_merge_unties_the_duplicates_key(
+    nexus: Nexus, store: Store, workspace: Workspace
+) -> None:
+    tenant = workspace.tenant
+    keep = await make(store, tenant, "contact", first_name="Ann", last_name="Keeper")
+    dup = await make(store, tenant, "contact", first_name="Ann", last_name="Other")
+    note = await make(store, tenant, "note", record_type="contact", record_id=dup.id, body="Hers")
+    merged = await nexus.run(
+        ("merge_contacts", {"keep_id": str(keep.id), "duplicate_id": str(dup.id)})
+    )
+    await nexus.approve(merged)
+    undo = await nexus.run(("undo_agent_turn", {"run_id": str(merged.run_id)}))
+    await nexus.approve(undo)
+    restored = await fetch(store, tenant, "note", note.id)
+    assert (restored.body, restored.record_id) == ("Hers", dup.id)
+
+    # Two people again: erasing the survivor leaves the restored contact and her note alone.
+    erased = await nexus.run(("erase_contact", {"contact_id": str(keep.id)}))
+    await nexus.approve(erased)
+    assert (await fetch(store, tenant, "contact", dup.id)).last_name == "Other"
+    assert (await fetch(store, tenant, "note", note.id)).body == "Hers"
+
+
+async def _events(store: Store, tenant: uuid.UUID) -> list[dict[str, Any]]:
+    exported = [json.loads(line) async for line in export_trail(store, tenant)]
+    return [e for e in exported if e["type"] == "event"]

@@ -215,18 +215,25 @@ async def test_erasing_a_missing_contact_is_not_found(
             await gdpr.erase_contact(ts, uuid.uuid4())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: a note or activity about a contact is sealed under the workspace data "
-    "key, not the contact's subject key, so its audit history stays readable after erasure "
-    "(fix in store/crypto: seal rows linked to a contact under that contact's key)",
-)
 async def test_free_text_about_the_person_in_linked_notes_is_unreadable_after_erasure(
     store: Store, make_workspace: MakeWorkspace
 ) -> None:
     tenant = await make_workspace()
     ids = await _person_with_history(store, tenant, note_body="Birthday on 12 May, allergic")
+    before = [json.loads(line) async for line in export_trail(store, tenant)]
+    assert "allergic" in json.dumps(before), "readable in the trail until the person is erased"
+
     async with store.tenant_session(tenant, ACTOR, via="ui", role="admin") as ts:
         await gdpr.erase_contact(ts, ids["person"])
-    exported = "".join([line async for line in export_trail(store, tenant)])
-    assert "allergic" not in exported
+    exported = [json.loads(line) async for line in export_trail(store, tenant)]
+    assert "allergic" not in json.dumps(exported)
+    assert "Called about the renewal" not in json.dumps(exported)
+    for table, record in (("notes", ids["note"]), ("activities", ids["activity"])):
+        history = [e for e in exported if e.get("record_id") == str(record)]
+        assert [e["action"] for e in history] == ["insert", "delete"], table
+        sealed = "body" if table == "notes" else "subject"
+        assert history[0]["after"][sealed] == ERASED
+        assert history[1]["before"][sealed] == ERASED
+    # The task about the person stays the team's, readable, and unlinked.
+    (task_insert, *_) = [e for e in exported if e.get("record_id") == str(ids["task"])]
+    assert task_insert["after"]["title"] == "Call back"
