@@ -7,7 +7,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
-from store.models.base import TenantRow, choice, public_text, reference, sealed, tenant_fk
+from store.models.base import (
+    KeyedBy,
+    TenantRow,
+    choice,
+    public_text,
+    reference,
+    sealed,
+    sealed_under,
+    tenant_fk,
+)
+from store.models.work import RECORD_TYPES
 
 INTEGRATION_KINDS = ("webhook",)
 CHAT_ROLES = ("user", "assistant", "tool")
@@ -109,8 +119,14 @@ class ApprovalRequest(TenantRow, table=True):
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     decided_by: uuid.UUID | None = reference("members", "Who approved or denied")
     decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # The first contact the call touches: its arguments and preview quote that person, so they
+    # are sealed under the person's key and go with the person on erasure.
+    record_type: str | None = choice("Kind of record this is about", options=RECORD_TYPES)
+    record_id: uuid.UUID | None = Field(default=None, description="Id of the record this is about")
 
     __table_args__ = (
         tenant_fk("conversation_id", "conversations", ondelete="CASCADE"),
         tenant_fk("decided_by", "members"),
+        sa.Index("ix_approval_requests_tenant_record", "tenant_id", "record_id"),
+        sealed_under(KeyedBy.LINKED_CONTACT),
     )

@@ -104,7 +104,14 @@ async def open_request(
     ttl: dt.timedelta = DEFAULT_TTL,
 ) -> Pending:
     """Store a paused call for a person to approve or deny."""
-    snapshot = {"records": await versions(ts, touches), "preview": preview}
+    current = await versions(ts, touches)
+    snapshot = {"records": current, "preview": preview}
+    # The preview quotes the records; link the first existing contact so it is sealed under
+    # that person's key and erased with them (KeyedBy.LINKED_CONTACT).
+    person = next(
+        (r for r in touches if r.table == "contacts" and current[r.key] is not None), None
+    )
+    about = {"record_type": "contact", "record_id": person.id} if person is not None else {}
     created: Any = await records.create_record(
         ts,
         APPROVAL,
@@ -118,6 +125,7 @@ async def open_request(
             "snapshot": json.loads(json.dumps(snapshot, default=str)),
             "state": "pending",
             "expires_at": now + ttl,
+            **about,
         },
     )
     return Pending(created.id, created.expires_at)

@@ -8,8 +8,10 @@ which hashes the ciphertext, still verifies. What erasure removes:
 - the contact row (deals and tickets keep existing; the database sets their `contact_id` to
   NULL) and its subject key;
 - its blind-index search tokens;
-- what only makes sense about this person: taggings, list memberships, and the notes and
-  activities logged against the contact; tasks about the contact stay, unlinked.
+- what only makes sense about this person: taggings, list memberships, the notes and
+  activities logged against the contact, and the approval requests that quote it (this
+  erasure's own included: its decision stays in the trail, its preview reads "[erased]");
+  tasks about the contact stay, unlinked.
 
 The erasure itself is one `erase` event naming the contact id, the actor and the reason, with
 no personal data. Both operations need an admin (or a system actor); routes and tools check
@@ -28,6 +30,7 @@ from store.entities import BY_NAME, Entity
 from store.errors import InvalidInput, NotFound
 from store.models import (
     Activity,
+    ApprovalRequest,
     Contact,
     ListMembership,
     Note,
@@ -50,6 +53,7 @@ _notes = Note.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _activities = Activity.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _tasks = Task.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _tokens = SearchToken.__table__  # pyright: ignore[reportAttributeAccessIssue]
+_approvals = ApprovalRequest.__table__  # pyright: ignore[reportAttributeAccessIssue]
 
 _SET = text("SELECT set_config(:name, :value, true)")
 
@@ -82,6 +86,7 @@ async def erase_contact(
         "list_memberships": await _delete_memberships(ts, contact_id),
         "notes": await _delete(ts, _notes, **about),
         "activities": await _delete(ts, _activities, **about),
+        "approval_requests": await _delete(ts, _approvals, **about),
         "search_tokens": await _delete(ts, _tokens, table_name="contacts", record_id=contact_id),
     }
     await ts.db.execute(

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 from store.audit.export import export_trail
+from store.audit.opener import ERASED
 from store.runtime import Store
 from store.services import tenants
 from tests.tools.conftest import Workspace
@@ -228,13 +229,16 @@ async def test_erasing_a_merged_person_erases_what_was_written_under_the_duplica
 
     erased = await nexus.run(("erase_contact", {"contact_id": str(keep.id)}))
     await nexus.approve(erased)
-    # The records, the note and every event about them read [erased]. What still quotes the
-    # person is the approval requests' previews, sealed under the workspace key (a documented
-    # limit, like chat transcripts): nothing else may.
+    # The records, the note, the merge and erase approvals' previews (sealed under the
+    # person's key) and every event about them read [erased]: nothing in the trail quotes her.
+    events = await _events(store, tenant)
     for written in ("Keeper", "Duplicated", "Dup's note"):
-        quoting = {e["table_name"] for e in await _events(store, tenant) if written in str(e)}
-        assert quoting <= {"approval_requests"}, (written, quoting)
-    assert "Dup's note" not in str(await _events(store, tenant))
+        assert {e["table_name"] for e in events if written in str(e)} == set(), written
+    approvals = [e for e in events if e["table_name"] == "approval_requests"]
+    assert {e["after"]["snapshot"] for e in approvals if e["action"] == "insert"} == {ERASED}
+    assert [e["after"]["state"] for e in approvals if e["action"] == "update"] == [
+        "approved", "executed", "approved", "executed"
+    ]  # fmt: skip
 
 
 @covers("merge_contacts", "undo_agent_turn")

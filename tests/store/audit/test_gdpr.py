@@ -121,6 +121,7 @@ async def test_erasure_keeps_the_chain_and_leaves_nothing_readable(
         "list_memberships": 1,
         "notes": 1,
         "activities": 1,
+        "approval_requests": 0,
         "search_tokens": erasure.removed["search_tokens"],
     }
     assert erasure.removed["search_tokens"] > 0
