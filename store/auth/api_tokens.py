@@ -1,8 +1,9 @@
 """API tokens for programs (`api`) and Slack-style bots (`bot`): hashed at rest, role-scoped.
 
-A token is `fg_<id>_<secret>` (`fgb_` for bots): 32 hex digits of row id, then 256 random bits.
-The row keeps SHA-256(secret) only; a presented token is looked up by id and its secret compared
-in constant time. A token acts as its member with at most its own role (the member's current
+A token is `fg_<workspace>_<id>_<secret>` (`fgb_` for bots): 32 hex digits of workspace id, 32
+of row id, then 256 random bits. `api_tokens` is a tenant table: a presented token opens its
+workspace's session, is looked up by id under RLS, and its secret is compared in constant time
+with the stored SHA-256. A token whose workspace part is changed finds nothing. A token acts as its member with at most its own role (the member's current
 role caps it too), until it is revoked or its member leaves the workspace.
 """
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 from store.auth.digests import digest, new_secret, same
 from store.auth.principals import Principal, member_role
-from store.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from store.errors import Forbidden, InvalidInput, NotFound, Unauthenticated, WorkspaceRetired
 from store.models import ApiToken, Identity, Member
 from store.runtime import Store
 from store.services.access import ROLE_RANK, has_role
@@ -25,7 +26,7 @@ from store.tenancy import Role, TenantSession
 _tokens = ApiToken.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _identities = Identity.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _members = Member.__table__  # pyright: ignore[reportAttributeAccessIssue]
-_FORMAT = re.compile(r"^(fgb?)_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
+_FORMAT = re.compile(r"^(fgb?)_([0-9a-f]{32})_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
 PREFIX = {"api": "fg", "bot": "fgb"}
 INVALID = "The API token is not valid (unknown, revoked or expired)."
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -112,7 +113,7 @@ async def issue_token(
             created_at=now,
         )
     )
-    token = f"{PREFIX[kind]}_{token_id.hex}_{secret}"
+    token = f"{PREFIX[kind]}_{ts.tenant_id.hex}_{token_id.hex}_{secret}"
     return IssuedToken(token_id, token, ts.tenant_id, member_id, name, granted, kind, now)
 
 
@@ -135,44 +136,57 @@ async def resolve_token(store: Store, presented: str, *, now: datetime) -> Princ
     match = _FORMAT.match(presented.strip())
     if match is None:
         raise Unauthenticated(INVALID)
-    prefix, id_hex, secret = match.groups()
-    token_id = uuid.UUID(id_hex)
-    async with store.dangerously_unscoped_session() as db:
-        row = (await db.execute(sa.select(_tokens).where(_tokens.c.id == token_id))).one_or_none()
-        # Compare even when the row is missing, so a wrong id and a wrong secret cost the same.
-        stored = row.secret_hash if row is not None else digest("no such token")
-        matches = same(stored, digest(secret))
-        if (
-            row is None
-            or not matches
-            or PREFIX[row.kind] != prefix
-            or row.revoked_at is not None
-            or (row.expires_at is not None and row.expires_at <= now)
-        ):
-            raise Unauthenticated(INVALID)
-        if row.last_used_at is None or row.last_used_at + LAST_USED_RESOLUTION <= now:
-            await db.execute(
-                sa.update(_tokens).where(_tokens.c.id == row.id).values(last_used_at=now)
-            )
-    # The member (a tenant table, under RLS) is read in the token's own workspace.
-    async with store.tenant_session(
-        row.tenant_id, f"token:{row.id}", via="api", role="viewer"
-    ) as ts:
-        person = (
-            await ts.db.execute(
-                sa.select(_identities.c.id, _identities.c.email)
-                .join(_members, _members.c.identity_id == _identities.c.id)
-                .where(_members.c.tenant_id == ts.tenant_id, _members.c.id == row.member_id)
-            )
-        ).one_or_none()
+    prefix, tenant_hex, id_hex, secret = match.groups()
+    tenant_id, token_id = uuid.UUID(tenant_hex), uuid.UUID(id_hex)
+    try:
+        async with store.tenant_session(
+            tenant_id, f"token:{token_id}", via="api", role="viewer"
+        ) as ts:
+            return await _verify(ts, token_id, prefix, secret, now)
+    except (NotFound, WorkspaceRetired):  # no such workspace, or a retired one: same answer
+        raise Unauthenticated(INVALID) from None
+
+
+async def _verify(
+    ts: TenantSession, token_id: uuid.UUID, prefix: str, secret: str, now: datetime
+) -> Principal:
+    row = (
+        await ts.db.execute(
+            sa.select(_tokens).where(_tokens.c.tenant_id == ts.tenant_id, _tokens.c.id == token_id)
+        )
+    ).one_or_none()
+    # Compare even when the row is missing, so a wrong id and a wrong secret cost the same.
+    stored = row.secret_hash if row is not None else digest("no such token")
+    matches = same(stored, digest(secret))
+    if (
+        row is None
+        or not matches
+        or PREFIX[row.kind] != prefix
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
+        raise Unauthenticated(INVALID)
+    person = (
+        await ts.db.execute(
+            sa.select(_identities.c.id, _identities.c.email)
+            .join(_members, _members.c.identity_id == _identities.c.id)
+            .where(_members.c.tenant_id == ts.tenant_id, _members.c.id == row.member_id)
+        )
+    ).one_or_none()
     if person is None:
         raise Unauthenticated(INVALID)
+    if row.last_used_at is None or row.last_used_at + LAST_USED_RESOLUTION <= now:
+        await ts.db.execute(
+            sa.update(_tokens)
+            .where(_tokens.c.tenant_id == ts.tenant_id, _tokens.c.id == row.id)
+            .values(last_used_at=now)
+        )
     return Principal(
         identity_id=person.id,
         email=person.email,
         credential="token",
         credential_id=row.id,
-        tenant_id=row.tenant_id,
+        tenant_id=ts.tenant_id,
         member_id=row.member_id,
         auth_method="token",
         token_role=cast(Role, row.role),

@@ -68,11 +68,13 @@ AUDIT_TRIGGER = "audit_row"
 
 # Columns left out of before/after images. Wrapped keys must not outlive their row: a subject
 # key kept in the trail would undo the crypto-shredding of an erased contact. Blind-index tokens
-# are derived from personal data and would let anyone holding the index key test guesses.
+# are derived from personal data and would let anyone holding the index key test guesses. An API
+# token's digest is a credential's verifier: it has no business in an export.
 KEY_MATERIAL_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "data_keys": ("wrapped",),
     "subject_keys": ("wrapped",),
     "search_tokens": ("token",),
+    "api_tokens": ("secret_hash",),
 }
 
 # One field of the digest input: a 4-byte big-endian length and the bytes, or FF FF FF FF for

@@ -36,7 +36,6 @@ PLATFORM_TABLES = frozenset(
         "invites",
         # sign-in and access (store/models/access.py)
         "sessions",
-        "api_tokens",
         "passkeys",
         "webauthn_challenges",
         "auth_throttle",

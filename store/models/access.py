@@ -1,15 +1,16 @@
 """Sign-in and access: sessions, API tokens, passkeys, WebAuthn challenges, throttling.
 
-These are platform tables (no RLS, listed in `store.models.PLATFORM_TABLES`): they say who may
-act, not what a workspace holds. Secrets never sit here in a usable form: a session id, an API
+Most are platform tables (no RLS, listed in `store.models.PLATFORM_TABLES`): they say who may
+act, not what a workspace holds, and sign-in reads them before any workspace is known. Secrets never sit here in a usable form: a session id, an API
 token secret and a WebAuthn challenge are stored only as SHA-256 digests (each is at least 128
 random bits, so a plain digest is enough; Argon2 is for low-entropy passwords). The app role may
 select, insert and update them; it may delete only passkeys (a person removes one), and marks
 sessions and tokens revoked instead of deleting them.
 
-`PlatformEvent` is the exception: a tenant table, so that a platform admin's action on a workspace
-(retiring its key, say) leaves a row in that workspace's audit trail, written by the audit
-trigger like every other tenant-table change.
+Two are tenant tables, under RLS and audited like every other: `ApiToken` (a token names its
+workspace, so it is looked up inside that workspace's session and no workspace can read another's
+tokens), and `PlatformEvent`, so that a platform admin's action on a workspace (retiring its
+key, say) leaves a row in that workspace's audit trail.
 """
 
 import uuid
@@ -44,8 +45,12 @@ def _instant(description: str, *, required: bool = True) -> Any:
     return Field(default=None, sa_type=sa.DateTime(timezone=True), description=description)
 
 
-def _digest(description: str) -> Any:
-    return public_text(description, reason=_DIGEST, max_length=64)
+def _digest(description: str, *, verifier: bool = False) -> Any:
+    """A digest column; a `verifier` (it checks a credential) is also kept out of audit images."""
+    field = public_text(description, reason=_DIGEST, max_length=64)
+    if verifier:
+        field.sa_column_kwargs["info"]["verifier"] = True
+    return field
 
 
 class AuthSession(SQLModel, table=True):
@@ -81,17 +86,16 @@ class AuthSession(SQLModel, table=True):
     )
 
 
-class ApiToken(SQLModel, table=True):
+class ApiToken(TenantRow, table=True):
     """A program's credential for one member of one workspace, at most that member's role.
 
-    Shown once as `fg_<id hex>_<secret>` (`fgb_` for bot tokens): the id finds the row, the
-    secret is compared by digest in constant time.
+    Shown once as `fg_<workspace id hex>_<token id hex>_<secret>` (`fgb_` for bot tokens). A
+    tenant table like any other: the workspace id in the token opens that workspace's session,
+    the token id finds the row under RLS, and the secret is compared by digest in constant time.
     """
 
     __tablename__ = "api_tokens"  # pyright: ignore[reportAssignmentType]
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
     member_id: uuid.UUID = Field(description="The member the token acts for")
     name: str = public_text(
         "What the token is for, e.g. 'nightly export'",
@@ -100,8 +104,7 @@ class ApiToken(SQLModel, table=True):
     )
     role: str = choice("Highest role the token may use", options=ROLES)
     kind: str = choice("An API token, or a Slack-style bot token for Nexus", options=TOKEN_KINDS)
-    secret_hash: str = _digest("SHA-256 of the token's secret")
-    created_at: datetime = _instant("When it was made")
+    secret_hash: str = _digest("SHA-256 of the token's secret", verifier=True)
     last_used_at: datetime | None = _instant("Last authenticated request", required=False)
     expires_at: datetime | None = _instant("Optional end of validity", required=False)
     revoked_at: datetime | None = _instant("When it was revoked", required=False)

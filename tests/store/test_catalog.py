@@ -44,7 +44,6 @@ PLATFORM_ALLOWLIST = {
     "identities": "people who sign in; looked up before any workspace is known",
     "invites": "single-use invitations, redeemed before the invitee is a member",
     "sessions": "sign-in sessions, looked up by cookie digest before the workspace is known",
-    "api_tokens": "token digests, looked up by token id before the workspace is known",
     "passkeys": "WebAuthn public keys of identities, used before any workspace is known",
     "webauthn_challenges": "ceremony challenges (digests), consumed during sign-in",
     "auth_throttle": "failed sign-in counters per account or address digest",

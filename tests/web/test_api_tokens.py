@@ -26,8 +26,9 @@ async def test_token_is_shown_once_and_stored_as_a_digest(
     ws = await workspace(("owner",))
     made = await make_token(ws.browsers["owner"])
     token = str(made["token"])
-    prefix, id_hex, secret = token[:3], token[3:35], token[36:]
-    assert prefix == "fg_" and len(secret) == 43
+    prefix, tenant_hex, id_hex, secret = token[:3], token[3:35], token[36:68], token[69:]
+    assert prefix == "fg_" and len(secret) == 43 and token[35] == token[68] == "_"
+    assert tenant_hex == ws.tenant_id.hex
     with psycopg.connect(test_db.superuser) as conn:
         rows = conn.execute("SELECT row_to_json(t)::text FROM api_tokens t").fetchall()
     dump = "\n".join(r[0] for r in rows)
@@ -151,3 +152,28 @@ async def test_removing_a_member_ends_their_tokens(
         await ws.browsers["owner"].request("DELETE", f"/api/members/{member_id}")
     ).status_code == 200
     assert (await browser().get("/api/me", headers=bearer(token))).status_code == 401
+
+
+async def test_a_token_is_found_only_inside_its_own_workspace(
+    app: FastAPI,
+    workspace: MakeWorkspace,
+    browser: Callable[[], Browser],
+    test_db: conftest.TestDatabase,
+) -> None:
+    """Tokens live under RLS: pointing a token at another workspace finds nothing, and the app
+    role, scoped to one workspace, cannot see another's tokens at all."""
+    mine, theirs = await workspace(("owner",)), await workspace(("owner",))
+    token = str((await make_token(mine.browsers["owner"]))["token"])
+    await make_token(theirs.browsers["owner"])
+    elsewhere = token.replace(mine.tenant_id.hex, theirs.tenant_id.hex, 1)
+    nowhere = token.replace(mine.tenant_id.hex, "0" * 32, 1)
+    program = browser()
+    assert (await program.get("/api/me", headers=bearer(token))).status_code == 200
+    refused = [await program.get("/api/me", headers=bearer(t)) for t in (elsewhere, nowhere)]
+    assert [r.status_code for r in refused] == [401, 401]
+    assert refused[0].content == refused[1].content
+
+    with psycopg.connect(test_db.app) as conn:  # the role the web process uses
+        conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(mine.tenant_id),))
+        visible = conn.execute("SELECT DISTINCT tenant_id FROM api_tokens").fetchall()
+    assert visible == [(mine.tenant_id,)]

@@ -80,16 +80,19 @@ def test_the_trail_itself_is_not_audited_but_append_only(catalog: Any) -> None:
 
 
 def test_key_material_is_never_copied_into_the_trail(catalog: Any) -> None:
-    """A wrapped subject key kept in an audit event would undo the shredding of a contact."""
+    """A wrapped subject key kept in an audit event would undo the shredding of a contact; an
+    API token's digest in an export would hand its verifier to every admin."""
     triggers = _triggers(catalog)
     needed = {
         (column.table.name, column.name)
         for table in metadata.tables.values()
         if table.name in audited_tables()
         for column in table.columns
-        if column.info.get("wrapped_key") or column.info.get("blind_index")
+        if column.info.get("wrapped_key")
+        or column.info.get("blind_index")
+        or column.info.get("verifier")
     }
-    assert needed, "expected wrapped keys and blind-index tokens in the schema"
+    assert needed, "expected wrapped keys, blind-index tokens and verifiers in the schema"
     omitted = set()
     for table, _column in needed:
         args = re.search(r"audit_record_change\((.*)\)", triggers[(table, AUDIT_TRIGGER)]["def"])
