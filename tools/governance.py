@@ -64,8 +64,9 @@ async def _erase_preview(
 ) -> Preview:
     contact = await records.get_record(call.ts, CONTACT, contact_id)
     summary = {
-        "action": "erase this contact for good (GDPR): the contact, its notes, activities, tags"
-        " and list entries are deleted and its key is destroyed; this cannot be undone",
+        "action": "erase this contact for good (GDPR): the contact, its notes, activities, tags,"
+        " list entries and approval requests are deleted and its key is destroyed; this cannot"
+        " be undone",
         "contact": contact,
         "reason": reason,
     }

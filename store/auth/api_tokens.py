@@ -3,8 +3,14 @@
 A token is `fg_<workspace>_<id>_<secret>` (`fgb_` for bots): 32 hex digits of workspace id, 32
 of row id, then 256 random bits. `api_tokens` is a tenant table: a presented token opens its
 workspace's session, is looked up by id under RLS, and its secret is compared in constant time
-with the stored SHA-256. A token whose workspace part is changed finds nothing. A token acts as its member with at most its own role (the member's current
-role caps it too), until it is revoked or its member leaves the workspace.
+with the stored SHA-256. A token whose workspace part is changed finds nothing. A token acts as
+its member with at most its own role (the member's current role caps it too), until it is
+revoked or its member leaves the workspace. Using a token records `last_used_at` at most once a
+minute, and that update is audited like any other, as the token.
+
+Every refusal has the same body. The timing differs in one case: a token naming a workspace
+that does not exist (or is retired) is refused before any token row is read, which tells a
+caller holding a workspace id whether it exists, and nothing about any token.
 """
 
 import re

@@ -39,22 +39,22 @@ class RecordSealer:
         ts: TenantSession,
         entity: Entity,
         row_id: uuid.UUID,
-        values: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any],
     ) -> SealingKey:
         """The key to seal a new row with; `values` are its plaintext (its link decides)."""
         if keyed_by(entity.table) is KeyedBy.SELF:
             return await self.keyring.create_subject_key(ts, row_id)
-        return await self.key_for_existing(ts, entity, row_id, values or {})
+        return await self.key_for_existing(ts, entity, row_id, values)
 
     async def key_for_existing(
         self,
         ts: TenantSession,
         entity: Entity,
         row_id: uuid.UUID,
-        row: Mapping[str, Any] | None = None,
+        row: Mapping[str, Any],
     ) -> SealingKey:
         """The key to (re)seal values of a stored row with; `row` is the row as it will be."""
-        subject = subject_of(entity.table, row_id, row or {})
+        subject = subject_of(entity.table, row_id, row)
         if subject is None:
             return await self.keyring.current_data_key(ts)
         keys = await self.keyring.subject_keys(ts, [subject])

@@ -289,6 +289,30 @@ class Keyring:
             .values(merged_into=survivor_id)
         )
 
+    async def existing_subjects(
+        self, ts: TenantSession, subject_ids: Iterable[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Which of the subjects still have a key (the others were erased); nothing unwrapped."""
+        ids = list(set(subject_ids))
+        if not ids:
+            return set()
+        found = await ts.db.execute(
+            select(_subject_keys.c.id).where(
+                _subject_keys.c.tenant_id == ts.tenant_id, _subject_keys.c.id.in_(ids)
+            )
+        )
+        return set(found.scalars())
+
+    async def merged_into(self, ts: TenantSession, subject_id: uuid.UUID) -> list[uuid.UUID]:
+        """The subjects (contacts) merged into this one."""
+        found = await ts.db.execute(
+            select(_subject_keys.c.id).where(
+                _subject_keys.c.tenant_id == ts.tenant_id,
+                _subject_keys.c.merged_into == subject_id,
+            )
+        )
+        return list(found.scalars())
+
     async def shred_subject_key(self, ts: TenantSession, subject_id: uuid.UUID) -> bool:
         """Delete the subject's key and the keys of contacts merged into it; True if it had one."""
         result = await ts.db.execute(

@@ -1,11 +1,13 @@
 """Sign-in and access: sessions, API tokens, passkeys, WebAuthn challenges, throttling.
 
 Most are platform tables (no RLS, listed in `store.models.PLATFORM_TABLES`): they say who may
-act, not what a workspace holds, and sign-in reads them before any workspace is known. Secrets never sit here in a usable form: a session id, an API
-token secret and a WebAuthn challenge are stored only as SHA-256 digests (each is at least 128
-random bits, so a plain digest is enough; Argon2 is for low-entropy passwords). The app role may
-select, insert and update them; it may delete only passkeys (a person removes one), and marks
-sessions and tokens revoked instead of deleting them.
+act, not what a workspace holds, and sign-in reads them before any workspace is known. Secrets
+never sit here in a usable form: a session id, an API token secret and a WebAuthn challenge are
+stored only as SHA-256 digests (each is at least 128 random bits, so a plain digest is enough;
+Argon2 is for low-entropy passwords). On the platform tables the app role may select, insert
+and update; it may delete only passkeys (a person removes one), and marks sessions revoked
+instead of deleting them. Tokens are marked revoked too, though their table, a tenant table,
+grants DELETE like every other (removing a member deletes the member's tokens).
 
 Two are tenant tables, under RLS and audited like every other: `ApiToken` (a token names its
 workspace, so it is looked up inside that workspace's session and no workspace can read another's

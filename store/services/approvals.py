@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from store.entities import Entity
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import ApprovalRequest, metadata
+from store.models.base import KeyedBy, keyed_by
 from store.services import records
 from store.services.access import require_role
 from store.tenancy import TenantSession
@@ -106,11 +107,9 @@ async def open_request(
     """Store a paused call for a person to approve or deny."""
     current = await versions(ts, touches)
     snapshot = {"records": current, "preview": preview}
-    # The preview quotes the records; link the first existing contact so it is sealed under
-    # that person's key and erased with them (KeyedBy.LINKED_CONTACT).
-    person = next(
-        (r for r in touches if r.table == "contacts" and current[r.key] is not None), None
-    )
+    # The preview quotes the records; link the first existing person (a row with its own
+    # subject key) so it is sealed under that person's key and erased with them.
+    person = next((r for r in touches if _is_a_person(r) and current[r.key] is not None), None)
     about = {"record_type": "contact", "record_id": person.id} if person is not None else {}
     created: Any = await records.create_record(
         ts,
@@ -129,6 +128,11 @@ async def open_request(
         },
     )
     return Pending(created.id, created.expires_at)
+
+
+def _is_a_person(ref: RecordRef) -> bool:
+    table = metadata.tables.get(ref.table)
+    return table is not None and keyed_by(table) is KeyedBy.SELF
 
 
 async def get_request(ts: TenantSession, approval_id: uuid.UUID) -> dict[str, Any]:

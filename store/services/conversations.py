@@ -121,7 +121,7 @@ async def approvals(ts: TenantSession, conversation_id: uuid.UUID) -> list[dict[
 async def _insert(
     ts: TenantSession, entity: Entity, row_id: uuid.UUID, values: dict[str, Any]
 ) -> None:
-    key = await ts.sealer.key_for_new(ts, entity, row_id)
+    key = await ts.sealer.key_for_new(ts, entity, row_id, values)
     sealed = ts.sealer.seal_values(ts, entity, row_id, key, values)
     plain = {
         k: v

@@ -8,10 +8,11 @@ which hashes the ciphertext, still verifies. What erasure removes:
 - the contact row (deals and tickets keep existing; the database sets their `contact_id` to
   NULL) and its subject key;
 - its blind-index search tokens;
-- what only makes sense about this person: taggings, list memberships, the notes and
-  activities logged against the contact, and the approval requests that quote it (this
-  erasure's own included: its decision stays in the trail, its preview reads "[erased]");
-  tasks about the contact stay, unlinked.
+- what only makes sense about this person: taggings, list memberships, and every row sealed
+  under the person's key because it is linked to the contact (or to a contact merged into
+  it): notes, activities and the approval requests that quote it (this erasure's own
+  included: its decision stays in the trail, its preview reads "[erased]"); tasks about the
+  contact stay, unlinked.
 
 The erasure itself is one `erase` event naming the contact id, the actor and the reason, with
 no personal data. Both operations need an admin (or a system actor); routes and tools check
@@ -29,16 +30,15 @@ from store.audit.reader import event_batches
 from store.entities import BY_NAME, Entity
 from store.errors import InvalidInput, NotFound
 from store.models import (
-    Activity,
-    ApprovalRequest,
     Contact,
     ListMembership,
-    Note,
     RecordList,
     SearchToken,
     Tagging,
     Task,
+    metadata,
 )
+from store.models.base import KeyedBy, keyed_by
 from store.services import records
 from store.services.access import require_role
 from store.tenancy import TenantSession
@@ -49,11 +49,9 @@ _contacts = Contact.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _taggings = Tagging.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _memberships = ListMembership.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _lists = RecordList.__table__  # pyright: ignore[reportAttributeAccessIssue]
-_notes = Note.__table__  # pyright: ignore[reportAttributeAccessIssue]
-_activities = Activity.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _tasks = Task.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _tokens = SearchToken.__table__  # pyright: ignore[reportAttributeAccessIssue]
-_approvals = ApprovalRequest.__table__  # pyright: ignore[reportAttributeAccessIssue]
+_LINKED_TO_A_CONTACT = [t for t in metadata.sorted_tables if keyed_by(t) is KeyedBy.LINKED_CONTACT]
 
 _SET = text("SELECT set_config(:name, :value, true)")
 
@@ -84,9 +82,7 @@ async def erase_contact(
     removed = {
         "taggings": await _delete(ts, _taggings, **about),
         "list_memberships": await _delete_memberships(ts, contact_id),
-        "notes": await _delete(ts, _notes, **about),
-        "activities": await _delete(ts, _activities, **about),
-        "approval_requests": await _delete(ts, _approvals, **about),
+        **await _delete_sealed_under(ts, contact_id),
         "search_tokens": await _delete(ts, _tokens, table_name="contacts", record_id=contact_id),
     }
     await ts.db.execute(
@@ -154,6 +150,24 @@ async def _delete(ts: TenantSession, table: Any, **conditions: Any) -> int:
         delete(table).where(table.c.tenant_id == ts.tenant_id, *_matching(table, conditions))
     )
     return int(result.rowcount)  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def _delete_sealed_under(ts: TenantSession, contact_id: uuid.UUID) -> dict[str, int]:
+    """Delete the rows sealed under the person's key (every table keyed by its contact link),
+    linked to the contact or to a contact merged into it: once the key is shredded nothing could
+    open them, and a listing that met one would fail."""
+    people = [contact_id, *await ts.sealer.keyring.merged_into(ts, contact_id)]
+    removed: dict[str, int] = {}
+    for table in _LINKED_TO_A_CONTACT:
+        result = await ts.db.execute(
+            delete(table).where(
+                table.c.tenant_id == ts.tenant_id,
+                table.c.record_type == "contact",
+                table.c.record_id.in_(people),
+            )
+        )
+        removed[table.name] = int(result.rowcount)  # pyright: ignore[reportAttributeAccessIssue]
+    return removed
 
 
 def _contact_lists(ts: TenantSession) -> Any:

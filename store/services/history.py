@@ -28,6 +28,7 @@ from store.audit.reader import event_batches
 from store.entities import BY_TABLE, Entity
 from store.errors import Conflict, InvalidInput
 from store.models import metadata
+from store.models.base import subject_of
 from store.services import records
 from store.services.access import require_role
 from store.services.approvals import RecordRef
@@ -126,13 +127,21 @@ class UndoPlan:
 async def plan_undo(ts: TenantSession, run_id: uuid.UUID, *, lock: bool = False) -> UndoPlan:
     """What undoing the agent run would do, and which records changed since (conflicts)."""
     plan = UndoPlan(run_id)
-    for event in reversed(await _turn_events(ts, run_id)):
+    events = [e for e in await _turn_events(ts, run_id) if not _only_rewraps_a_key(e)]
+    erased = await _erased_subjects(ts, events)
+    for event in reversed(events):
         if event.table in NOT_REPLAYED:
             continue
         if event.action not in ("insert", "update", "delete") or (
             event.action == "delete" and event.table in NO_REINSERT
         ):
             plan.not_undoable.append(f"{event.action} of {event.table} {event.record_id}")
+            continue
+        if _restored_subject(event) in erased:
+            plan.not_undoable.append(
+                f"{event.action} of {event.table} {event.record_id}: the person it is about "
+                "was erased"
+            )
             continue
         if event.ref.key not in {s.ref.key for s in plan.steps}:
             problem = await _changed_since(ts, event, lock=lock)
@@ -232,6 +241,30 @@ async def _turn_events(ts: TenantSession, run_id: uuid.UUID) -> list[TurnEvent]:
         for r in rows
         if r.record_id is not None
     ]
+
+
+def _only_rewraps_a_key(event: TurnEvent) -> bool:
+    """An update that only re-wrapped key material (after a rotation): not the agent's change."""
+    key_columns = KEY_COLUMNS.get(event.table)
+    if event.action != "update" or key_columns is None:
+        return False
+    before, after = event.before or {}, event.after or {}
+    changed = {c for c in set(before) | set(after) if before.get(c) != after.get(c)}
+    return changed - _SYSTEM <= key_columns
+
+
+def _restored_subject(event: TurnEvent) -> uuid.UUID | None:
+    """The person whose key sealed the image an undo would put back (None: the workspace's)."""
+    if event.action == "insert" or event.before is None:
+        return None
+    return subject_of(metadata.tables[event.table], event.record_id, event.before)
+
+
+async def _erased_subjects(ts: TenantSession, events: list[TurnEvent]) -> set[uuid.UUID]:
+    """The people the restored images are about whose keys are gone: restoring those rows
+    would bring back ciphertext nobody can open."""
+    subjects = {s for s in map(_restored_subject, events) if s is not None}
+    return subjects - await ts.sealer.keyring.existing_subjects(ts, subjects)
 
 
 async def _changed_since(ts: TenantSession, event: TurnEvent, *, lock: bool) -> str | None:

@@ -3,7 +3,7 @@
 The survivor keeps its own values and takes the duplicate's where it has none (custom fields
 likewise, key by key). Everything that pointed at the duplicate is re-pointed: foreign keys
 declared with `reference(...)`, and the rows that link to any record by `record_id` (activities,
-tasks, notes, tags, list entries, approval requests), dropping a link the survivor already has. Then the duplicate
+tasks, notes, tags, list entries), dropping a link the survivor already has. Then the duplicate
 is deleted. Each step is an ordinary audited write, so the merge can be undone from the trail.
 Merging contacts also ties the duplicate's subject key to the survivor, so erasing the person
 later shreds what was written about them under either record.
@@ -25,17 +25,12 @@ from store.services.access import require_role
 from store.tenancy import TenantSession
 
 # Tables whose rows point at a record of any kind through `record_id` (and maybe `record_type`).
-LINK_TABLES = (
-    "activities",
-    "tasks",
-    "notes",
-    "taggings",
-    "list_memberships",
-    "approval_requests",
-)
+LINK_TABLES = ("activities", "tasks", "notes", "taggings", "list_memberships")
 # Tables with a record_id that a merge leaves alone: search tokens are derived and die with the
-# duplicate; the audit trail is history (and append-only).
-NOT_LINKS = ("search_tokens", "audit_events")
+# duplicate; the audit trail is history (and append-only); an approval request stays about the
+# contact it was asked about (the merge ties that contact's key to the survivor, and erasing
+# the survivor deletes the approvals of the contacts merged into it).
+NOT_LINKS = ("search_tokens", "audit_events", "approval_requests")
 
 
 @dataclass(frozen=True)

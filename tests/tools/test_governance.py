@@ -222,10 +222,14 @@ async def test_erasing_a_merged_person_erases_what_was_written_under_the_duplica
     keep = await make(store, tenant, "contact", first_name="Ann", last_name="Keeper")
     dup = await make(store, tenant, "contact", first_name="Ann", last_name="Duplicated")
     await make(store, tenant, "note", record_type="contact", record_id=dup.id, body="Dup's note")
+    # An approval that quotes the duplicate, denied: it stays about the duplicate.
+    denied = await nexus.run(("delete_contact", {"id": str(dup.id)}))
+    await nexus.approve(denied, approve=False)
     merged = await nexus.run(
         ("merge_contacts", {"keep_id": str(keep.id), "duplicate_id": str(dup.id)})
     )
     await nexus.approve(merged)
+    assert await fetch(store, tenant, "contact", dup.id) is None
 
     erased = await nexus.run(("erase_contact", {"contact_id": str(keep.id)}))
     await nexus.approve(erased)
@@ -237,8 +241,12 @@ async def test_erasing_a_merged_person_erases_what_was_written_under_the_duplica
     approvals = [e for e in events if e["table_name"] == "approval_requests"]
     assert {e["after"]["snapshot"] for e in approvals if e["action"] == "insert"} == {ERASED}
     assert [e["after"]["state"] for e in approvals if e["action"] == "update"] == [
-        "approved", "executed", "approved", "executed"
+        "denied", "approved", "executed", "approved", "executed"
     ]  # fmt: skip
+    assert (
+        await rows(store, tenant, "SELECT id FROM approval_requests WHERE tenant_id = :tenant")
+        == []
+    )
 
 
 @covers("merge_contacts", "undo_agent_turn")
@@ -268,3 +276,27 @@ async def test_undoing_a_merge_unties_the_duplicates_key(
 async def _events(store: Store, tenant: uuid.UUID) -> list[dict[str, Any]]:
     exported = [json.loads(line) async for line in export_trail(store, tenant)]
     return [e for e in exported if e["type"] == "event"]
+
+
+@covers("undo_agent_turn", "delete_note")
+async def test_undo_does_not_bring_back_what_was_written_about_an_erased_person(
+    nexus: Nexus, store: Store, workspace: Workspace
+) -> None:
+    tenant = workspace.tenant
+    ada = await make(store, tenant, "contact", first_name="Ada")
+    note = await make(store, tenant, "note", record_type="contact", record_id=ada.id, body="Hers")
+    deleted = await nexus.run(("delete_note", {"id": str(note.id)}))
+    await nexus.approve(deleted)
+    erased = await nexus.run(("erase_contact", {"contact_id": str(ada.id)}))
+    await nexus.approve(erased)
+
+    undo = await nexus.run(("undo_agent_turn", {"run_id": str(deleted.run_id)}))
+    preview = undo.paused.metadata["call-0"]["preview"]
+    assert preview["changes_to_reverse"] == []
+    assert [n for n in preview["not_undoable"] if "was erased" in n] == [
+        f"delete of notes {note.id}: the person it is about was erased"
+    ]
+    await nexus.approve(undo)
+    assert await fetch(store, tenant, "note", note.id) is None
+    listed = await nexus.run(("search_notes", {}))
+    assert listed.data("search_notes")["items"] == []
