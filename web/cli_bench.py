@@ -28,7 +28,7 @@ def bench(
         str, typer.Option("--kms", help="Key provider: local, or aws (FLOWGRID_KMS_ENDPOINT)")
     ] = "local",
 ) -> None:
-    """Benchmark encryption against a plaintext baseline: ratios from one run on this machine."""
+    """Benchmarks (encryption, search, chat in process and over HTTP, audit) beside baselines."""
     if kms not in ("local", "aws"):
         print(f"flowgrid: --kms must be local or aws, not {kms!r}", file=sys.stderr)
         raise typer.Exit(2)
