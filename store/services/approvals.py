@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from store.entities import Entity
+from store.entities import BY_TABLE, Entity
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import ApprovalRequest, metadata
 from store.models.base import KeyedBy, keyed_by
@@ -110,7 +110,11 @@ async def open_request(
     # The preview quotes the records; link the first existing person (a row with its own
     # subject key) so it is sealed under that person's key and erased with them.
     person = next((r for r in touches if _is_a_person(r) and current[r.key] is not None), None)
-    about = {"record_type": "contact", "record_id": person.id} if person is not None else {}
+    about = (
+        {"record_type": BY_TABLE[person.table].name, "record_id": person.id}
+        if person is not None
+        else {}
+    )
     created: Any = await records.create_record(
         ts,
         APPROVAL,

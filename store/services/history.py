@@ -39,6 +39,9 @@ MAX_TURN_EVENTS = 500
 NOT_REPLAYED = frozenset({"search_tokens", "approval_requests", "data_keys"})
 # Tables whose images lack columns (key material is left out of the trail): no re-insert.
 NO_REINSERT = frozenset({"subject_keys"})
+# Keys an undo keeps when it removes the row they were made for: whatever was written about the
+# person since (a note, an approval) is sealed under that key; a plain delete keeps it too.
+KEPT_KEYS = frozenset({"subject_keys"})
 # Key columns an undo never rolls back: a re-wrap after a rotation is not the agent's change, and
 # restoring `key_version` without the wrapped key (which the trail leaves out) breaks the key.
 KEY_COLUMNS = {"subject_keys": frozenset({"key_version", "wrapped"})}
@@ -130,7 +133,7 @@ async def plan_undo(ts: TenantSession, run_id: uuid.UUID, *, lock: bool = False)
     events = [e for e in await _turn_events(ts, run_id) if not _only_rewraps_a_key(e)]
     erased = await _erased_subjects(ts, events)
     for event in reversed(events):
-        if event.table in NOT_REPLAYED:
+        if event.table in NOT_REPLAYED or (event.action == "insert" and event.table in KEPT_KEYS):
             continue
         if event.action not in ("insert", "update", "delete") or (
             event.action == "delete" and event.table in NO_REINSERT

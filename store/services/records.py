@@ -354,10 +354,12 @@ async def _check_links(ts: TenantSession, entity: Entity, values: Mapping[str, A
     if record_type not in RECORD_TYPES:
         raise InvalidInput(f"record_type must be one of {RECORD_TYPES}")
     target = BY_NAME[record_type]
+    # FOR SHARE: the target cannot be deleted (or erased, which deletes what is linked to the
+    # person and then shreds the key this row is about to be sealed under) until we commit.
     exists = await ts.db.execute(
-        select(target.table.c.id).where(
-            target.table.c.tenant_id == ts.tenant_id, target.table.c.id == record_id
-        )
+        select(target.table.c.id)
+        .where(target.table.c.tenant_id == ts.tenant_id, target.table.c.id == record_id)
+        .with_for_update(read=True)
     )
     if exists.first() is None:
         raise InvalidInput(f"record_id: no {target.title} with id {record_id} in this workspace")

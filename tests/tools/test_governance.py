@@ -71,8 +71,7 @@ async def test_undo_reverses_a_turn_newest_first(
     audit = await audit_rows(store, tenant, undo.run_id)
     plain = {r for r in audit if r[0] not in ("search_tokens", "approval_requests")}
     assert {(table, action) for table, action, _ in plain} == {
-        ("contacts", "delete"),
-        ("subject_keys", "delete"),
+        ("contacts", "delete"),  # its subject key is kept, as a plain delete keeps it
         ("deals", "update"),
         ("taggings", "delete"),
         ("tags", "delete"),
@@ -300,3 +299,23 @@ async def test_undo_does_not_bring_back_what_was_written_about_an_erased_person(
     assert await fetch(store, tenant, "note", note.id) is None
     listed = await nexus.run(("search_notes", {}))
     assert listed.data("search_notes")["items"] == []
+
+
+@covers("undo_agent_turn")
+async def test_undoing_a_contacts_creation_keeps_what_people_wrote_about_it_readable(
+    nexus: Nexus, store: Store, workspace: Workspace
+) -> None:
+    """The note a person added is sealed under the contact's key: undo removes the contact the
+    agent created but keeps its key, so the note still opens (and lists)."""
+    tenant = workspace.tenant
+    created = await nexus.run(("create_contact", {"first_name": "Agent", "last_name": "Made"}))
+    contact_id = created.data("create_contact")["id"]
+    note = await make(
+        store, tenant, "note", record_type="contact", record_id=contact_id, body="Met her"
+    )
+    undo = await nexus.run(("undo_agent_turn", {"run_id": str(created.run_id)}))
+    await nexus.approve(undo)
+    assert await fetch(store, tenant, "contact", contact_id) is None
+    assert (await fetch(store, tenant, "note", note.id)).body == "Met her"
+    listed = await nexus.run(("search_notes", {}))
+    assert [n["body"] for n in listed.data("search_notes")["items"]] == ["Met her"]

@@ -3,7 +3,8 @@
 A token now names its workspace (`fg_<workspace>_<token id>_<secret>`), so it is resolved in
 that workspace's session and the app role can no longer read other workspaces' tokens. Tokens
 in the old format (`fg_<id>_<secret>`) cannot name their workspace: the table is recreated, and
-tokens issued before this revision must be issued again.
+tokens issued before this revision must be issued again. The downgrade recreates the old table
+empty, so it drops every token too.
 
 Revision ID: 0005
 Revises: 0004

@@ -6,6 +6,7 @@ header of each stored value is read as the superuser, so these tests see what is
 the services say they stored.
 """
 
+import asyncio
 import uuid
 
 import pytest
@@ -15,7 +16,9 @@ from store.audit.export import export_trail
 from store.audit.opener import ERASED
 from store.crypto.aead import KeyKind, read_header
 from store.entities import BY_NAME
-from store.errors import DecryptionFailed
+from store.errors import DecryptionFailed, NotFound
+from store.models import metadata
+from store.models.base import KeyedBy, keyed_by
 from store.runtime import Store
 from store.services import gdpr, merge, records
 from tests.conftest import MakeWorkspace
@@ -191,3 +194,33 @@ async def test_nothing_new_can_be_sealed_for_an_erased_person(
     async with store.tenant_session(tenant, ACTOR) as ts:
         with pytest.raises(DecryptionFailed, match=f"the contact this note is about .{ada}"):
             await ts.sealer.key_for_new(ts, NOTE, uuid.uuid4(), about_ada)
+
+
+async def test_an_erasure_waits_for_a_note_being_written_about_the_person(
+    store: Store, make_workspace: MakeWorkspace
+) -> None:
+    """A note sealed under a key that an erasure is about to shred must not slip past it: the
+    note's link holds the contact FOR SHARE until it commits, so the erasure (which locks the
+    contact FOR UPDATE first) waits, then sees the note and deletes it with the person."""
+    tenant = await make_workspace()
+    (ada,) = await _people(store, tenant, "Ada")
+    about_ada = {"body": "Written meanwhile", "record_type": "contact", "record_id": ada}
+    async with store.tenant_session(tenant, ACTOR) as writing:
+        note = await records.create_record(writing, NOTE, about_ada)
+        erasure = asyncio.create_task(_erase(store, tenant, ada))
+        await asyncio.sleep(0.5)  # the erasure starts while the note is not committed yet
+        assert not erasure.done()
+    await erasure
+    async with store.tenant_session(tenant, ACTOR) as ts:
+        with pytest.raises(NotFound):  # not a live row sealed under a shredded key
+            await records.get_record(ts, NOTE, note.id)  # type: ignore[attr-defined]
+
+
+def test_every_table_keyed_by_its_contact_link_has_the_link_columns() -> None:
+    """Erasure and the sealer read `record_type`/`record_id` of these tables; a table declared
+    LINKED_CONTACT without them would fail only when someone erases a person."""
+    linked = [t for t in metadata.sorted_tables if keyed_by(t) is KeyedBy.LINKED_CONTACT]
+    assert {t.name for t in linked} == {"notes", "activities", "approval_requests"}
+    for table in linked:
+        assert {"record_type", "record_id"} <= set(table.c.keys()), table.name
+        assert "contact" in table.c.record_type.info["choices"], table.name
