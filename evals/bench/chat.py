@@ -10,7 +10,6 @@ the SSE route forwards as it arrives.
 """
 
 import asyncio
-import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
 from agent.turn import Caller, ChatService
-from evals.bench.rows import percentile, result_row
+from evals.bench.rows import latency_row, result_row
 from store.entities import BY_NAME
 from store.runtime import Store
 from store.services import records
@@ -99,26 +98,10 @@ async def run_chat_benchmarks(
     await service.drain()
     if failed:
         raise RuntimeError(f"{failed} of {concurrent} concurrent turns failed")
-    ms = 1000.0
     return [
-        result_row(
-            "chat.turn_3_tools_p50",
-            "ms",
-            statistics.median(direct) * ms,
-            percentile(total, 0.5) * ms,
-        ),
-        result_row(
-            "chat.turn_3_tools_p95",
-            "ms",
-            percentile(direct, 0.95) * ms,
-            percentile(total, 0.95) * ms,
-        ),
-        result_row(
-            "chat.first_event_p50",
-            "ms",
-            statistics.median(direct) * ms,
-            percentile(first, 0.5) * ms,
-        ),
+        latency_row("chat.turn_3_tools_p50", "ms", direct, total, 0.5),
+        latency_row("chat.turn_3_tools_p95", "ms", direct, total, 0.95),
+        latency_row("chat.first_event_p50", "ms", direct, first, 0.5),
         result_row(
             "chat.concurrent_turns", "turns/s", len(direct) / sum(direct), concurrent / elapsed
         ),

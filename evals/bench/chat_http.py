@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from evals.bench.rows import percentile, result_row
+from evals.bench.rows import latency_row, result_row
 from store.database import DatabaseUrls
 
 PASSWORD = "bench-password-not-secret"  # a throwaway account in a throwaway database
@@ -208,8 +208,8 @@ async def run_http_benchmarks(
     try:
         await client.sign_in(invite_token)
         await client.turn(await client.conversation())  # warm the agent and the tool catalog
-        baseline_me = [await client.me() for _ in range(turns)]
-        baseline_rest = [await client.create_contact() for _ in range(turns)]
+        me = [await client.me() for _ in range(turns)]
+        rest = [await client.create_contact() for _ in range(turns)]
         sequential = [await client.turn(await client.conversation()) for _ in range(turns)]
         _require_ok(sequential, "sequential")
 
@@ -228,28 +228,15 @@ async def run_http_benchmarks(
             f"{len(failures)} of {concurrent} concurrent streams failed; first: {failures[0]!r}"
         )
 
-    ms = 1000.0
     first = [s.first_byte for s in sequential]
     total = [s.total for s in sequential]
     loaded_first = [s.first_byte for s in streams]
+    at_once = f"ms, {concurrent} at once (baseline: one at a time)"
     return [
-        result_row(
-            "http.first_sse_byte_p50",
-            "ms (baseline: GET /api/me)",
-            percentile(baseline_me, 0.5) * ms,
-            percentile(first, 0.5) * ms,
-        ),
-        result_row(
-            "http.first_sse_byte_p95",
-            "ms (baseline: GET /api/me)",
-            percentile(baseline_me, 0.95) * ms,
-            percentile(first, 0.95) * ms,
-        ),
-        result_row(
-            "http.offline_turn_p50",
-            "ms (baseline: POST /api/v1/contacts)",
-            percentile(baseline_rest, 0.5) * ms,
-            percentile(total, 0.5) * ms,
+        latency_row("http.first_sse_byte_p50", "ms (baseline: GET /api/me)", me, first, 0.5),
+        latency_row("http.first_sse_byte_p95", "ms (baseline: GET /api/me)", me, first, 0.95),
+        latency_row(
+            "http.offline_turn_p50", "ms (baseline: POST /api/v1/contacts)", rest, total, 0.5
         ),
         result_row(
             "http.concurrent_streams",
@@ -257,12 +244,7 @@ async def run_http_benchmarks(
             len(total) / sum(total),
             concurrent / elapsed,
         ),
-        result_row(
-            "http.concurrent_first_sse_byte_p95",
-            f"ms, {concurrent} at once (baseline: one at a time)",
-            percentile(first, 0.95) * ms,
-            percentile(loaded_first, 0.95) * ms,
-        ),
+        latency_row("http.concurrent_first_sse_byte_p95", at_once, first, loaded_first, 0.95),
     ]
 
 

@@ -14,6 +14,15 @@ def result_row(name: str, unit: str, baseline: float, flowgrid: float) -> dict[s
     }
 
 
+def latency_row(
+    name: str, unit: str, baseline: list[float], flowgrid: list[float], q: float
+) -> dict[str, Any]:
+    """The `q` quantile of two lists of durations in seconds, as a row in milliseconds."""
+    return result_row(
+        name, unit, percentile(baseline, q) * 1000.0, percentile(flowgrid, q) * 1000.0
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     """The nearest-rank `q` quantile (0 <= q <= 1) of a non-empty list."""
     ordered = sorted(values)

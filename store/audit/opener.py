@@ -108,6 +108,7 @@ class EventOpener:
     ) -> dict[str, Any] | None:
         if image is None:
             return None
+        subject = _subject(event, image)
         for column, is_json in _sealed_columns(event.table_name).items():
             blob = _ciphertext(image.get(column))
             if blob is None:
@@ -116,7 +117,7 @@ class EventOpener:
                 image[column] = REDACTED
                 continue
             image[column] = await self._open_value(
-                event, _subject(event, image), column, blob, is_json, subject_keys
+                event, subject, column, blob, is_json, subject_keys
             )
         return image
 

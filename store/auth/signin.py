@@ -136,7 +136,6 @@ async def login_with_password(
                 .where(_identities.c.id == row.id, _identities.c.password_hash == stored)
                 .values(password_hash=rehashed)
             )
-        await _remember_workspace(db, row.id, tenant_id)
         return await _start(
             db,
             attempt,
@@ -194,7 +193,7 @@ async def accept_invite_with_password(
         updated = await db.execute(
             sa.update(_identities)
             .where(_identities.c.id == identity_id, _identities.c.password_hash.is_(None))
-            .values(password_hash=hashed, last_tenant_id=tenant_id)
+            .values(password_hash=hashed)
             .returning(_identities.c.id)
         )
         if updated.first() is None:
@@ -325,7 +324,6 @@ async def _enroll_through_invite(
     async with store.dangerously_unscoped_session() as db:
         await _consume_invite(db, invite_id=challenge.invite_id, now=attempt.now)
         passkey_id = await passkeys.store_passkey(db, identity.id, new, attempt.now)
-        await _remember_workspace(db, identity.id, tenant_id)
         done = await _start(
             db,
             attempt,
@@ -374,7 +372,6 @@ async def login_with_passkey(
             store, identity.id, workspace_id or identity.last_tenant_id
         )
     async with store.dangerously_unscoped_session() as db:
-        await _remember_workspace(db, identity.id, tenant_id)
         return await _start(
             db,
             attempt,
@@ -466,6 +463,8 @@ async def _start(
     method: str,
     platform: bool,
 ) -> SignedIn:
+    """A new session; a workspace session also becomes the workspace the person returns to."""
+    await _remember_workspace(db, identity_id, tenant_id)
     session = await start_session(
         db,
         identity_id=identity_id,

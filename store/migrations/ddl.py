@@ -14,6 +14,21 @@ from store.roles import APP_ROLE, OWNER_ROLE
 
 CURRENT_TENANT = "current_setting('app.tenant_id')::uuid"
 
+
+def instant(name: str, nullable: bool = False) -> sa.Column:
+    """A timestamp-with-time-zone column, as the models' datetimes are stored."""
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def choice(name: str, *options: str) -> sa.Column:
+    """A required text enum with its CHECK constraint, as the models' `choice(...)` fields."""
+    return sa.Column(
+        name,
+        sa.Enum(*options, native_enum=False, create_constraint=True, length=32),
+        nullable=False,
+    )
+
+
 TOUCH_ROW_FUNCTION = """
 CREATE OR REPLACE FUNCTION flowgrid_touch_row() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$

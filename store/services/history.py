@@ -37,13 +37,11 @@ from store.tenancy import TenantSession
 MAX_TURN_EVENTS = 500
 # Rows undo never replays: derived tokens (rebuilt instead), approval bookkeeping, key material.
 NOT_REPLAYED = frozenset({"search_tokens", "approval_requests", "data_keys"})
-# Tables whose images lack columns (key material is left out of the trail): no re-insert.
-NO_REINSERT = frozenset({"subject_keys"})
-# Keys an undo keeps when it removes the row they were made for: whatever was written about the
-# person since (a note, an approval) is sealed under that key; a plain delete keeps it too.
-KEPT_KEYS = frozenset({"subject_keys"})
-# Key columns an undo never rolls back: a re-wrap after a rotation is not the agent's change, and
-# restoring `key_version` without the wrapped key (which the trail leaves out) breaks the key.
+# Key tables, and the key columns an undo never rolls back. Undo creates no key (the trail leaves
+# the wrapped key out, so a deleted one cannot come back), deletes no key (what was written about
+# the person since is sealed under it; a plain delete keeps it too), and reverts no re-wrap (not
+# the agent's change; restoring `key_version` without the wrapped key would break the key). It
+# does revert the rest, such as a merge's `merged_into`.
 KEY_COLUMNS = {"subject_keys": frozenset({"key_version", "wrapped"})}
 _SYSTEM = frozenset({"tenant_id", "id", "created_at", "updated_at", "version"})
 _events = metadata.tables["audit_events"]
@@ -133,10 +131,10 @@ async def plan_undo(ts: TenantSession, run_id: uuid.UUID, *, lock: bool = False)
     events = [e for e in await _turn_events(ts, run_id) if not _only_rewraps_a_key(e)]
     erased = await _erased_subjects(ts, events)
     for event in reversed(events):
-        if event.table in NOT_REPLAYED or (event.action == "insert" and event.table in KEPT_KEYS):
+        if event.table in NOT_REPLAYED or (event.action == "insert" and event.table in KEY_COLUMNS):
             continue
         if event.action not in ("insert", "update", "delete") or (
-            event.action == "delete" and event.table in NO_REINSERT
+            event.action == "delete" and event.table in KEY_COLUMNS
         ):
             plan.not_undoable.append(f"{event.action} of {event.table} {event.record_id}")
             continue

@@ -13,7 +13,9 @@ from sqlalchemy.dialects import postgresql
 
 from store.migrations.ddl import (
     audit_every_tenant_table,
+    choice,
     grant_platform_table,
+    instant,
     secure_tenant_table,
 )
 
@@ -33,18 +35,6 @@ PLATFORM_GRANTS = {
 }
 
 
-def _when(name: str, nullable: bool = False) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
-
-
-def _choice(name: str, *options: str) -> sa.Column:
-    return sa.Column(
-        name,
-        sa.Enum(*options, native_enum=False, create_constraint=True, length=32),
-        nullable=False,
-    )
-
-
 def upgrade() -> None:
     op.add_column("identities", sa.Column("last_tenant_id", sa.Uuid(), nullable=True))
     op.create_foreign_key(
@@ -60,16 +50,16 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("token_hash", sa.Text(), nullable=False),
         sa.Column("identity_id", sa.Uuid(), nullable=False),
-        _choice("scope", "workspace", "platform"),
+        choice("scope", "workspace", "platform"),
         sa.Column("tenant_id", sa.Uuid(), nullable=True),
         sa.Column("member_id", sa.Uuid(), nullable=True),
-        _choice("auth_method", "password", "passkey"),
+        choice("auth_method", "password", "passkey"),
         sa.Column("user_verified", sa.Boolean(), nullable=False),
-        _when("created_at"),
-        _when("last_seen_at"),
-        _when("idle_expires_at"),
-        _when("expires_at"),
-        _when("revoked_at", nullable=True),
+        instant("created_at"),
+        instant("last_seen_at"),
+        instant("idle_expires_at"),
+        instant("expires_at"),
+        instant("revoked_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["identity_id"],
             ["identities.id"],
@@ -87,13 +77,13 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
-        _choice("role", "owner", "admin", "member", "viewer"),
-        _choice("kind", "api", "bot"),
+        choice("role", "owner", "admin", "member", "viewer"),
+        choice("kind", "api", "bot"),
         sa.Column("secret_hash", sa.Text(), nullable=False),
-        _when("created_at"),
-        _when("last_used_at", nullable=True),
-        _when("expires_at", nullable=True),
-        _when("revoked_at", nullable=True),
+        instant("created_at"),
+        instant("last_used_at", nullable=True),
+        instant("expires_at", nullable=True),
+        instant("revoked_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["tenant_id", "member_id"],
             ["members.tenant_id", "members.id"],
@@ -116,9 +106,9 @@ def upgrade() -> None:
         sa.Column("aaguid", sa.Text(), nullable=False),
         sa.Column("backup_eligible", sa.Boolean(), nullable=False),
         sa.Column("backed_up", sa.Boolean(), nullable=False),
-        _when("created_at"),
-        _when("last_used_at", nullable=True),
-        _when("flagged_at", nullable=True),
+        instant("created_at"),
+        instant("last_used_at", nullable=True),
+        instant("flagged_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["identity_id"],
             ["identities.id"],
@@ -133,12 +123,12 @@ def upgrade() -> None:
         "webauthn_challenges",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("challenge_hash", sa.Text(), nullable=False),
-        _choice("ceremony", "register", "login"),
+        choice("ceremony", "register", "login"),
         sa.Column("identity_id", sa.Uuid(), nullable=True),
         sa.Column("invite_id", sa.Uuid(), nullable=True),
-        _when("created_at"),
-        _when("expires_at"),
-        _when("used_at", nullable=True),
+        instant("created_at"),
+        instant("expires_at"),
+        instant("used_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["identity_id"],
             ["identities.id"],
@@ -153,10 +143,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "auth_throttle",
-        _choice("scope", "account", "address"),
+        choice("scope", "account", "address"),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
-        _when("window_started_at"),
+        instant("window_started_at"),
         sa.PrimaryKeyConstraint("scope", "subject", name=op.f("pk_auth_throttle")),
     )
     op.create_table(
@@ -166,7 +156,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        _choice("action", "workspace.created", "workspace.key_retired"),
+        choice("action", "workspace.created", "workspace.key_retired"),
         sa.Column("admin_identity_id", sa.Uuid(), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_platform_events")),
     )

@@ -18,7 +18,9 @@ from alembic import op
 
 from store.migrations.ddl import (
     audit_every_tenant_table,
+    choice,
     grant_platform_table,
+    instant,
     secure_tenant_table,
 )
 
@@ -26,18 +28,6 @@ revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _when(name: str, nullable: bool = False) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
-
-
-def _choice(name: str, *options: str) -> sa.Column:
-    return sa.Column(
-        name,
-        sa.Enum(*options, native_enum=False, create_constraint=True, length=32),
-        nullable=False,
-    )
 
 
 def _member_fk() -> sa.ForeignKeyConstraint:
@@ -55,17 +45,17 @@ def upgrade() -> None:
         "api_tokens",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
-        _when("created_at"),
-        _when("updated_at"),
+        instant("created_at"),
+        instant("updated_at"),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
-        _choice("role", "owner", "admin", "member", "viewer"),
-        _choice("kind", "api", "bot"),
+        choice("role", "owner", "admin", "member", "viewer"),
+        choice("kind", "api", "bot"),
         sa.Column("secret_hash", sa.Text(), nullable=False),
-        _when("last_used_at", nullable=True),
-        _when("expires_at", nullable=True),
-        _when("revoked_at", nullable=True),
+        instant("last_used_at", nullable=True),
+        instant("expires_at", nullable=True),
+        instant("revoked_at", nullable=True),
         _member_fk(),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_api_tokens")),
     )
@@ -82,13 +72,13 @@ def downgrade() -> None:
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
-        _choice("role", "owner", "admin", "member", "viewer"),
-        _choice("kind", "api", "bot"),
+        choice("role", "owner", "admin", "member", "viewer"),
+        choice("kind", "api", "bot"),
         sa.Column("secret_hash", sa.Text(), nullable=False),
-        _when("created_at"),
-        _when("last_used_at", nullable=True),
-        _when("expires_at", nullable=True),
-        _when("revoked_at", nullable=True),
+        instant("created_at"),
+        instant("last_used_at", nullable=True),
+        instant("expires_at", nullable=True),
+        instant("revoked_at", nullable=True),
         _member_fk(),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_api_tokens_tenant_id")
