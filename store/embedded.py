@@ -8,6 +8,7 @@ server listens on a Unix socket only, never on TCP.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -44,6 +45,21 @@ class RolePasswords:
     @classmethod
     def generate(cls) -> "RolePasswords":
         return cls(*(secrets.token_urlsafe(32) for _ in range(3)))
+
+
+def _system_user() -> pwd.struct_passwd:
+    """The unprivileged user PostgreSQL runs as when we are root, created on first use.
+
+    Creation is serialised across processes: parallel test workers on a fresh machine would
+    otherwise race `useradd`, and initdb fails as a user id that lost the race.
+    """
+    lock_path = Path(tempfile.gettempdir()) / "flowgrid-embedded-postgres-user.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entry = ensure_user_exists(_SYSTEM_USER)
+    if entry is None:
+        raise StoreUnavailable(f"embedded PostgreSQL: could not create the {_SYSTEM_USER} user")
+    return entry
 
 
 class EmbeddedPostgres:
@@ -171,8 +187,7 @@ class EmbeddedPostgres:
             path.chmod(mode)
         if not self._run_as_root:
             return
-        entry = ensure_user_exists(_SYSTEM_USER)
-        assert entry is not None
+        entry = _system_user()
         ensure_prefix_permissions(path)
         shutil.chown(path, entry.pw_uid, entry.pw_gid)
 
@@ -184,7 +199,7 @@ class EmbeddedPostgres:
         path = Path(handle.name)
         try:
             if self._run_as_root:
-                entry = pwd.getpwnam(_SYSTEM_USER)
+                entry = _system_user()
                 shutil.chown(path, entry.pw_uid, entry.pw_gid)
             yield path
         finally:

@@ -52,11 +52,13 @@ class Browser:
     """An httpx client that behaves like a same-origin page of FlowGrid."""
 
     def __init__(self, app: FastAPI, *, origin: str = PUBLIC_URL) -> None:
-        address = f"192.0.2.{secrets.randbelow(250) + 1}:{secrets.randbelow(60000) + 1024}"
-        host, port = address.split(":")
+        # 64 random bits from the IPv6 documentation prefix: two browsers sharing an address
+        # would share a throttle counter (a 1-in-250 pick from 192.0.2.0/24 made CI flaky).
+        host = "2001:db8::" + ":".join(secrets.token_hex(2) for _ in range(4))
+        port = secrets.randbelow(60000) + 1024
         self.origin = origin
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=(host, int(port))),
+            transport=httpx.ASGITransport(app=app, client=(host, port)),
             base_url=origin,
         )
         self.csrf: str | None = None
