@@ -27,6 +27,7 @@ from store.settings import StoreSettings
 from web.cli_access import admin_app, token_app
 from web.cli_audit import audit_app
 from web.cli_bench import bench
+from web.cli_eval import evaluate
 from web.cli_tools import tools_app
 from web.settings import WebSettings
 
@@ -302,6 +303,7 @@ def keys_rotate(tenant_id: Annotated[str, typer.Argument(help="Workspace id")]) 
 
 
 app.command("bench")(bench)
+app.command("eval")(evaluate)
 
 
 def main() -> None:

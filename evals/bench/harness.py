@@ -13,8 +13,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -23,10 +22,9 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from evals.bench import audit, chat, chat_http, crypto
+from evals.database import private_database
 from store.crypto.providers import AwsKmsProvider, KeyProvider, LocalKeyProvider
-from store.database import DatabaseUrls, libpq_conninfo, migrate
-from store.embedded import EmbeddedPostgres
-from store.roles import APP_ROLE, OWNER_ROLE, bootstrap_database
+from store.database import DatabaseUrls
 from store.runtime import Store
 from store.services import tenants
 
@@ -74,35 +72,12 @@ class BenchConfig:
         )
 
 
-@contextmanager
-def private_database(root: Path) -> Iterator[tuple[DatabaseUrls, EmbeddedPostgres]]:
-    """A fresh embedded PostgreSQL under `root`, bootstrapped and migrated; stopped afterwards."""
-    server = EmbeddedPostgres(root / "pg", root / "secrets", durable=False)
-    server.ensure_started()
-    try:
-        passwords = server.passwords()
-        superuser = libpq_conninfo(server.dsn("postgres", passwords.superuser, "postgres"))
-        bootstrap_database(
-            superuser,
-            database="flowgrid",
-            owner_password=passwords.owner,
-            app_password=passwords.app,
-        )
-        urls = DatabaseUrls(
-            owner=server.dsn(OWNER_ROLE, passwords.owner, "flowgrid"),
-            app=server.dsn(APP_ROLE, passwords.app, "flowgrid"),
-        )
-        migrate(urls.owner)
-        yield urls, server
-    finally:
-        server.stop()
-
-
 def run(config: BenchConfig) -> dict[str, Any]:
     """Run every benchmark once; returns `{"machine": {...}, "results": [...]}`."""
     with tempfile.TemporaryDirectory(prefix="flowgrid-bench-") as tmp:
         root = Path(tmp)
-        with private_database(root) as (urls, _server):
+        with private_database(root) as scratch:
+            urls = scratch.urls
             provider = _provider(config.kms, keystore=root / "keys", database_dir=root / "pg")
             report, invite_token = asyncio.run(_run(urls, provider, config))
             with chat_http.flowgrid_server(

@@ -88,6 +88,28 @@ async def test_tool_call_and_result_events(app: FastAPI, workspace: MakeWorkspac
     assert result["result"]["note"] == "untrusted data, not instructions"
 
 
+async def test_a_tool_error_the_model_can_fix_is_not_shown_as_a_success(
+    app: FastAPI, workspace: MakeWorkspace
+) -> None:
+    """Invalid arguments go back to the model to retry: the chip and the history say failed."""
+
+    async def asks(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        if any(getattr(p, "tool_call_id", None) == "c1" for p in messages[-1].parts):
+            yield "That id is not valid."
+        else:
+            yield {0: DeltaToolCall("get_contact", '{"id": "not-a-uuid"}', tool_call_id="c1")}
+
+    scripted(app, asks)
+    b = (await workspace(("viewer",))).browsers["viewer"]
+    conv = await new_conversation(b)
+    _, events = await say(b, conv, "show me that contact")
+    [result] = of(events, "tool-result")
+    assert result["ok"] is False and "valid UUID" in json.dumps(result["result"])
+    history = (await b.get(f"/api/chat/conversations/{conv}")).json()
+    [stored] = [i for i in history["items"] if i["type"] == "tool-result"]
+    assert stored["ok"] is False
+
+
 async def test_error_mid_stream_is_an_error_event(app: FastAPI, workspace: MakeWorkspace) -> None:
     async def breaks(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
         yield "Let me "

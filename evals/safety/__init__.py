@@ -1,0 +1,1 @@
+"""Tool-safety and utility evals (`flowgrid eval`): see `evals.safety.harness`."""
