@@ -21,6 +21,7 @@ from web.routes import (
     pages,
     platform,
     records,
+    slack,
     tokens,
 )
 from web.security import require_same_origin
@@ -39,6 +40,9 @@ def create_app(
         try:
             yield
         finally:
+            relay = getattr(app.state, "slack", None)
+            if relay is not None:  # answers still being written into threads
+                await relay.drain()
             chat_service = getattr(app.state, "chat", None)
             if chat_service is not None:  # let running chat turns finish their tool calls
                 await chat_service.drain()
@@ -64,8 +68,9 @@ def create_app(
     # Sign-in and access (web/routes/): auth first, so its fixed paths win over patterns.
     for module in (auth, members, tokens, custom_fields, audit, gdpr, records, platform, pages):
         app.include_router(module.router)
-    # Nexus in the browser (web/routes/chat.py).
+    # Nexus in the browser (web/routes/chat.py) and in Slack-style channels (web/routes/slack.py).
     app.include_router(chat.router)
+    app.include_router(slack.router)
     app.include_router(app_pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app

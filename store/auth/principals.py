@@ -77,7 +77,9 @@ async def member_role(ts: TenantSession, member_id: uuid.UUID, identity_id: uuid
 
 
 @asynccontextmanager
-async def workspace_session(store: Store, principal: Principal) -> AsyncIterator[TenantSession]:
+async def workspace_session(
+    store: Store, principal: Principal, *, via: Via | None = None
+) -> AsyncIterator[TenantSession]:
     """One transaction in the principal's workspace, with their current role.
 
     The session opens with the lowest role and is raised to the member's real role (capped by an
@@ -86,7 +88,7 @@ async def workspace_session(store: Store, principal: Principal) -> AsyncIterator
     if principal.tenant_id is None or principal.member_id is None:
         raise Forbidden("This sign-in is not for a workspace.")
     async with store.tenant_session(
-        principal.tenant_id, principal.actor, via=principal.via, role="viewer"
+        principal.tenant_id, principal.actor, via=via or principal.via, role="viewer"
     ) as ts:
         role = await member_role(ts, principal.member_id, principal.identity_id)
         ts.role = lower_role(role, principal.token_role)

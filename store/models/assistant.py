@@ -78,8 +78,13 @@ class Channel(TenantRow, table=True):
         "Channel id as Slack clients see it", reason="an opaque identifier", max_length=32
     )
     is_private: bool = Field(default=False)
+    # Set on a direct-message channel between this member and Nexus; only they can use it.
+    dm_member_id: uuid.UUID | None = reference("members", "The member of a direct message")
 
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "slack_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "slack_id"),
+        tenant_fk("dm_member_id", "members", ondelete="CASCADE"),
+    )
 
 
 class Message(TenantRow, table=True):
@@ -96,9 +101,12 @@ class Message(TenantRow, table=True):
         "Author id as Slack clients see it", reason="an opaque identifier", max_length=64
     )
     text: bytes | None = sealed("Message text", max_length=40000)
+    # On a thread's first message once Nexus answers in it: the conversation that thread is.
+    conversation_id: uuid.UUID | None = reference("conversations", "Nexus's conversation")
 
     __table_args__ = (
         tenant_fk("channel_id", "channels", ondelete="CASCADE"),
+        tenant_fk("conversation_id", "conversations"),
         sa.UniqueConstraint("tenant_id", "channel_id", "ts"),
     )
 

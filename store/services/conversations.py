@@ -34,7 +34,7 @@ async def create(
     """A new, empty conversation of the session's workspace."""
     row_id = uuid.uuid4()
     values: dict[str, Any] = {"title": title, "member_id": member_id}
-    await _insert(ts, CONVERSATION, row_id, values)
+    await insert_sealed(ts, CONVERSATION, row_id, values)
     return row_id
 
 
@@ -67,7 +67,7 @@ async def append(
     every row of one transaction, so a step's messages stay in one sealed list.
     """
     await get(ts, conversation_id)
-    await _insert(
+    await insert_sealed(
         ts,
         MESSAGE,
         uuid.uuid4(),
@@ -118,9 +118,10 @@ async def approvals(ts: TenantSession, conversation_id: uuid.UUID) -> list[dict[
     return [dict(r._mapping) for r in rows]
 
 
-async def _insert(
+async def insert_sealed(
     ts: TenantSession, entity: Entity, row_id: uuid.UUID, values: dict[str, Any]
 ) -> None:
+    """Insert one row of a non-record table (chat, channels), its sealed columns sealed."""
     key = await ts.sealer.key_for_new(ts, entity, row_id, values)
     sealed = ts.sealer.seal_values(ts, entity, row_id, key, values)
     plain = {

@@ -1,0 +1,276 @@
+"""Slack-style channels and messages of a workspace, where people talk to Nexus.
+
+Identifiers look like Slack's so Slack clients work unchanged: a workspace is `T<hex>`, a member
+`U<hex>`, Nexus the bot user `UNEXUS`, a channel `C...` (or `D...` for a direct message), a
+message its `ts` (`"<unix seconds>.<6 digits>"`, unique and increasing in its channel). Message
+text and channel names are sealed with the workspace key like any record field.
+
+Every member (any role) may read and post in the workspace's channels: talking is not changing
+records, and Nexus acts with the poster's role. A direct-message channel belongs to one member
+and Nexus; to anyone else it does not exist.
+"""
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from store.entities import Entity
+from store.errors import InvalidInput, NotFound
+from store.models import Channel, Message
+from store.services.conversations import insert_sealed
+from store.tenancy import TenantSession
+
+CHANNEL = Entity("channel", "channels", Channel)
+MESSAGE = Entity("message", "messages", Message)
+_channels = CHANNEL.table
+_messages = MESSAGE.table
+NEXUS_USER = "UNEXUS"
+MAX_TEXT = 40000
+MAX_PAGE = 999
+
+
+def user_id(member_id: uuid.UUID) -> str:
+    return "U" + member_id.hex.upper()
+
+
+def member_of(user: str) -> uuid.UUID | None:
+    """The member behind a `U...` id, or None (Nexus, or not a member id)."""
+    try:
+        return uuid.UUID(user[1:]) if user.startswith("U") and user != NEXUS_USER else None
+    except ValueError:
+        return None
+
+
+def team_id(tenant_id: uuid.UUID) -> str:
+    return "T" + tenant_id.hex.upper()
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    id: uuid.UUID
+    slack_id: str
+    name: str
+    dm_member_id: uuid.UUID | None
+    created_at: datetime
+
+    @property
+    def is_im(self) -> bool:
+        return self.dm_member_id is not None
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    id: uuid.UUID
+    ts: str
+    thread_ts: str | None
+    author: str
+    text: str
+    conversation_id: uuid.UUID | None
+
+
+async def create_channel(ts: TenantSession, name: str) -> ChannelInfo:
+    """A new public channel (names are lower case, like Slack's)."""
+    name = name.strip().lstrip("#").lower()
+    if not name or len(name) > 80 or any(c.isspace() for c in name):
+        raise InvalidInput("name: 1 to 80 characters, no spaces")
+    if any(c.name == name for c in await list_channels(ts, member_id=None)):
+        raise InvalidInput("name: a channel with this name exists")
+    return await _new_channel(ts, "C", name, dm_member_id=None)
+
+
+async def open_dm(ts: TenantSession, member_id: uuid.UUID) -> ChannelInfo:
+    """The member's direct-message channel with Nexus (made on first use)."""
+    found = await _select_channels(ts, _channels.c.dm_member_id == member_id)
+    if found:
+        return found[0]
+    return await _new_channel(ts, "D", f"dm-{user_id(member_id).lower()}", dm_member_id=member_id)
+
+
+async def list_channels(ts: TenantSession, *, member_id: uuid.UUID | None) -> list[ChannelInfo]:
+    """Public channels, and the member's own direct message (oldest first)."""
+    visible = _channels.c.dm_member_id.is_(None)
+    if member_id is not None:
+        visible = sa.or_(visible, _channels.c.dm_member_id == member_id)
+    return await _select_channels(ts, visible)
+
+
+async def find_channel(
+    ts: TenantSession, slack_id: str, *, member_id: uuid.UUID | None
+) -> ChannelInfo:
+    """A channel the member may use, by its Slack-style id, or NotFound."""
+    for channel in await _select_channels(ts, _channels.c.slack_id == slack_id):
+        if channel.dm_member_id is None or channel.dm_member_id == member_id:
+            return channel
+    raise NotFound("channel", slack_id)
+
+
+async def post(
+    ts: TenantSession,
+    channel: ChannelInfo,
+    *,
+    author: str,
+    text: str,
+    thread_ts: str | None = None,
+    now: datetime,
+) -> MessageInfo:
+    """A new message (a reply when `thread_ts` names a top-level message of the channel)."""
+    if not text.strip():
+        raise InvalidInput("text: say something")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"text: at most {MAX_TEXT} characters")
+    if thread_ts is not None:
+        parent = await _message(ts, channel, thread_ts)
+        thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the same thread
+    stamp = await _next_ts(ts, channel, now)
+    values = {
+        "channel_id": channel.id,
+        "ts": stamp,
+        "thread_ts": thread_ts,
+        "author": author,
+        "text": text,
+    }
+    row_id = uuid.uuid4()
+    await insert_sealed(ts, MESSAGE, row_id, values)
+    return MessageInfo(row_id, stamp, thread_ts, author, text, None)
+
+
+async def history(
+    ts: TenantSession, channel: ChannelInfo, *, limit: int, before: str | None = None
+) -> tuple[list[MessageInfo], bool]:
+    """Top-level messages, newest first, older than `before`; and whether more are left."""
+    _check_limit(limit)
+    conditions = [_messages.c.channel_id == channel.id, _messages.c.thread_ts.is_(None)]
+    if before is not None:
+        conditions.append(_messages.c.ts < before)
+    found = await _select_messages(ts, *conditions, order=_messages.c.ts.desc(), limit=limit + 1)
+    return found[:limit], len(found) > limit
+
+
+async def replies(
+    ts: TenantSession, channel: ChannelInfo, thread: str, *, limit: int, after: str | None = None
+) -> tuple[list[MessageInfo], bool]:
+    """A thread in order, its first message first, from after `after`; and whether more are left."""
+    _check_limit(limit)
+    parent = await _message(ts, channel, thread)
+    root = parent.thread_ts or parent.ts
+    conditions = [
+        _messages.c.channel_id == channel.id,
+        sa.or_(_messages.c.ts == root, _messages.c.thread_ts == root),
+    ]
+    if after is not None:
+        conditions.append(_messages.c.ts > after)
+    found = await _select_messages(ts, *conditions, order=_messages.c.ts, limit=limit + 1)
+    return found[:limit], len(found) > limit
+
+
+async def thread_root(ts: TenantSession, channel: ChannelInfo, thread: str) -> MessageInfo:
+    """The first message of the thread `thread` belongs to."""
+    message = await _message(ts, channel, thread)
+    return await _message(ts, channel, message.thread_ts) if message.thread_ts else message
+
+
+async def tie_conversation(
+    ts: TenantSession, root: MessageInfo, conversation_id: uuid.UUID
+) -> None:
+    """Record that the thread starting at `root` is this Nexus conversation."""
+    await ts.db.execute(
+        sa.update(_messages)
+        .where(_messages.c.tenant_id == ts.tenant_id, _messages.c.id == root.id)
+        .values(conversation_id=conversation_id)
+    )
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+
+
+async def _new_channel(
+    ts: TenantSession, prefix: str, name: str, *, dm_member_id: uuid.UUID | None
+) -> ChannelInfo:
+    row_id = uuid.uuid4()
+    slack_id = prefix + secrets.token_hex(5).upper()
+    values: dict[str, Any] = {
+        "name": name,
+        "slack_id": slack_id,
+        "is_private": dm_member_id is not None,
+        "dm_member_id": dm_member_id,
+    }
+    await insert_sealed(ts, CHANNEL, row_id, values)
+    (made,) = await _select_channels(ts, _channels.c.id == row_id)
+    return made
+
+
+async def _select_channels(ts: TenantSession, *conditions: Any) -> list[ChannelInfo]:
+    rows = await ts.db.execute(
+        sa.select(_channels)
+        .where(_channels.c.tenant_id == ts.tenant_id, *conditions)
+        .order_by(_channels.c.created_at, _channels.c.slack_id)
+    )
+    opened = await ts.sealer.open_rows(ts, CHANNEL, [dict(r._mapping) for r in rows])
+    return [
+        ChannelInfo(r["id"], r["slack_id"], r["name"], r["dm_member_id"], r["created_at"])
+        for r in opened
+    ]
+
+
+async def _select_messages(
+    ts: TenantSession, *conditions: Any, order: Any, limit: int
+) -> list[MessageInfo]:
+    rows = await ts.db.execute(
+        sa.select(_messages)
+        .where(_messages.c.tenant_id == ts.tenant_id, *conditions)
+        .order_by(order)
+        .limit(limit)
+    )
+    opened = await ts.sealer.open_rows(ts, MESSAGE, [dict(r._mapping) for r in rows])
+    return [
+        MessageInfo(
+            r["id"], r["ts"], r["thread_ts"], r["author"], r["text"] or "", r["conversation_id"]
+        )
+        for r in opened
+    ]
+
+
+async def _message(ts: TenantSession, channel: ChannelInfo, stamp: str) -> MessageInfo:
+    found = await _select_messages(
+        ts,
+        _messages.c.channel_id == channel.id,
+        _messages.c.ts == stamp,
+        order=_messages.c.ts,
+        limit=1,
+    )
+    if not found:
+        raise NotFound("message", stamp)
+    return found[0]
+
+
+async def _next_ts(ts: TenantSession, channel: ChannelInfo, now: datetime) -> str:
+    """`now` as a Slack ts, moved past the channel's latest so ts stays unique and increasing.
+
+    The channel row is locked first, so two posts in one channel take turns.
+    """
+    await ts.db.execute(
+        sa.select(_channels.c.id)
+        .where(_channels.c.tenant_id == ts.tenant_id, _channels.c.id == channel.id)
+        .with_for_update()
+    )
+    latest = (
+        await ts.db.execute(
+            sa.select(sa.func.max(_messages.c.ts)).where(
+                _messages.c.tenant_id == ts.tenant_id, _messages.c.channel_id == channel.id
+            )
+        )
+    ).scalar_one_or_none()
+    micros = int(now.timestamp() * 1_000_000)
+    if latest is not None:
+        seconds, fraction = latest.split(".")
+        micros = max(micros, int(seconds) * 1_000_000 + int(fraction) + 1)
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
