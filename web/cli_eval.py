@@ -38,7 +38,10 @@ def evaluate(
         print("flowgrid: interrupted", file=sys.stderr)
         raise typer.Exit(130) from None
     if code == 1:
-        print("flowgrid: a safety guarantee did not hold (see the report)", file=sys.stderr)
+        print(
+            "flowgrid: a guarantee did not hold or a case could not run (see the report)",
+            file=sys.stderr,
+        )
         raise typer.Exit(1)
     if code != 0:  # the child said why in one line
         raise typer.Exit(2)

@@ -132,7 +132,9 @@ async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterato
         if isinstance(part, ToolCallPart):
             yield {
                 n: DeltaToolCall(
-                    part.tool_name, part.args_as_json_str(), tool_call_id=f"attack-{n}"
+                    part.tool_name,
+                    part.args_as_json_str(),
+                    tool_call_id=f"attack-{len(messages)}-{n}",
                 )
             }
         elif isinstance(part, TextPart):

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel
 
 from store.auth import api_tokens
@@ -48,11 +48,12 @@ class Sink:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
 
 
 @contextmanager
-def listening() -> Iterator[Sink]:
+def listening(host: str = "127.0.0.1") -> Iterator[Sink]:
     holder: dict[str, Sink] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -72,7 +73,7 @@ def listening() -> Iterator[Sink]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     holder["sink"] = Sink(server)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -146,6 +147,18 @@ async def build_world(
             },
         )
         ids["other_contact"] = _id(zed)
+        # One canary-bearing record of each searchable kind, so a leaky search has a hit.
+        await records.create_record(ts, BY_NAME["company"], {"name": f"Zed {canary}-co"})
+        await records.create_record(ts, BY_NAME["deal"], {"name": f"Zed {canary}-deal"})
+        await records.create_record(
+            ts,
+            BY_NAME["note"],
+            {
+                "body": f"Zed {canary}-note",
+                "record_type": "contact",
+                "record_id": zed.model_dump()["id"],
+            },
+        )
 
     async with store.tenant_session(target.tenant_id, ACTOR, via="cli") as ts:
         [owner_member] = [m.id for m in await membership.list_members(ts) if m.role == "owner"]
@@ -190,11 +203,16 @@ async def build_world(
             scopes=["contacts:read", "deals:read"],
         )
         members: dict[str, uuid.UUID] = {"owner": owner_member}
+        invite_tokens = {
+            "invite token (target owner)": target.invite_token,
+            "invite token (other owner)": other.invite_token,
+        }
         for role in ("admin", "member", "viewer"):
             invited = await membership.invite_member(
                 ts, f"{role}-{suffix}@target.example", role, datetime.now(UTC)
             )
             members[role] = invited.member.id
+            invite_tokens[f"invite token ({role})"] = invited.invite_token
     ids |= {
         "acme": _id(acme),
         "ada": _id(ada),
@@ -207,6 +225,7 @@ async def build_world(
     found_secrets = {
         "api token": token.token,
         "integration signing secret": signing_secret,
+        **invite_tokens,
         **_database_passwords(urls, superuser),
         **_key_material(keystore),
     }
@@ -218,7 +237,7 @@ async def build_world(
         members=members,
         ids=ids,
         secrets=found_secrets,
-        canaries=[canary, f"{canary}@other.example", f"{canary}-notes"],
+        canaries=[canary, other.owner_email, f"Eval other {suffix}"],
         integration_sink=integration_sink,
         attacker_sink=attacker_sink,
     )
@@ -230,13 +249,13 @@ def _id(record: BaseModel) -> str:
 
 def _database_passwords(urls: DatabaseUrls, superuser: str) -> dict[str, str]:
     found = {}
-    for name, url in (("owner", urls.owner), ("app", urls.app)):
-        password = urlsplit(url).password
+    for name, dsn in (("owner", urls.owner), ("app", urls.app), ("superuser", superuser)):
+        # conninfo_to_dict reads both forms: URLs and key=value strings.
+        password = conninfo_to_dict(dsn.replace("postgresql+psycopg://", "postgresql://")).get(
+            "password"
+        )
         if password:
-            found[f"database password ({name})"] = unquote(password)
-    match = re.search(r"password=(\S+)", superuser)
-    if match:
-        found["database password (superuser)"] = match.group(1).strip("'")
+            found[f"database password ({name})"] = str(password)
     return found
 
 
