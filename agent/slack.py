@@ -1,40 +1,52 @@
 """Nexus in Slack-style channels: a message that addresses Nexus gets its answer in the thread.
 
 A member addresses Nexus by mentioning its bot user (`<@UNEXUS>`) or by writing in their direct
-message with it. The thread is one Nexus conversation (the same `ChatService` turn as the
-browser: the member's role, the sealed server-side history, approvals), tied to the thread's
-first message. When the turn ends, Nexus posts one reply in the thread: its answer, what waits
-for approval, or what went wrong. A paused call is decided in the thread by writing `approve`
-or `deny` to Nexus; the decision goes through `ChatService.decide`, exactly as the approval
-card in the browser does, so the same person-and-role checks apply.
+message with it. A thread is one member's Nexus conversation (the same `ChatService` turn as the
+browser: their role, the sealed server-side history, approvals), tied to the thread's first
+message by the first member who addresses Nexus there. Anyone else who addresses Nexus in that
+thread is asked to start their own: a conversation holds what tools showed its member with
+their role, and only they may continue it or decide its approvals.
 
-Messages from bots (Nexus included) never start a turn, so Nexus cannot talk to itself.
+When the turn ends, Nexus posts one reply in the thread: its answer, which calls wait for
+approval (the tool and the record ids, never the preview's personal data: a channel is read by
+the whole workspace and outlives an erasure), or what went wrong. Writing exactly `approve` or
+`deny` (optionally `: reason`) to Nexus in the thread decides every call waiting there, through
+`ChatService.decide`, the same path as the approval card in the browser.
+
+Messages from bots (Nexus included) never reach this module, so Nexus cannot talk to itself.
 """
 
 import asyncio
-import json
 import logging
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from agent.events import RunLog
 from agent.turn import Caller, ChatService
-from store.errors import DomainError
+from store.errors import Conflict, DomainError, NotFound
 from store.services import channels
 from store.services.channels import NEXUS_USER, ChannelInfo, MessageInfo
 
 logger = logging.getLogger("flowgrid.slack")
 MENTION = f"<@{NEXUS_USER}>"
-_DECISION = re.compile(r"^\s*(approve|approved|yes|deny|denied|no)\b\s*(.*)$", re.IGNORECASE | re.S)
-_PREVIEW_CHARS = 1500
+RELAY_ACTOR = "system:slack-relay"
+_DECISION = re.compile(r"^(approve|deny)\s*(?::\s*(.*))?$", re.IGNORECASE | re.DOTALL)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+MAX_REASON = 500
+MAX_TURNS_PER_MEMBER = 3  # turns running at once for one member, across threads
 
 
 def addresses_nexus(channel: ChannelInfo, text: str) -> bool:
     """A direct message with Nexus, or a message that mentions it."""
     return channel.is_im or MENTION in text
+
+
+class NotYours(Conflict):
+    """The thread is another member's conversation with Nexus."""
 
 
 @dataclass
@@ -43,31 +55,34 @@ class SlackRelay:
 
     chat: ChatService
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _running: Counter[uuid.UUID | None] = field(default_factory=Counter)
 
     async def message_posted(
         self, caller: Caller, channel: ChannelInfo, message: MessageInfo
     ) -> bool:
-        """Start answering `message` if it addresses Nexus; True when a turn started.
+        """Start answering a member's `message` to Nexus; True when a turn started.
 
-        Refusals that happen before a turn starts (Nexus is still busy in this thread, there is
-        nothing to decide) are answered in the thread at once instead.
+        Refusals that happen before a turn starts (another member's thread, Nexus still busy
+        here, too many turns at once) are answered in the thread at once instead.
         """
-        if not addresses_nexus(channel, message.text):
-            return False
         text = message.text.replace(MENTION, " ").strip()
         root = await self._root(caller, channel, message)
         try:
-            conversation = await self._conversation(caller, root)
+            if self._running[caller.member_id] >= MAX_TURNS_PER_MEMBER:
+                raise Conflict(f"you already have {MAX_TURNS_PER_MEMBER} questions running")
+            conversation = await self._conversation(caller, channel, root)
             decision = _DECISION.match(text)
             pending = await self._pending(caller, conversation) if decision else []
             if decision and pending:
-                approve = decision.group(1).lower() in ("approve", "approved", "yes")
-                log = await self._decide(caller, conversation, pending, approve, decision.group(2))
+                approve = decision.group(1).lower() == "approve"
+                reason = (decision.group(2) or "").strip()[:MAX_REASON] or None
+                log = await self._decide(caller, conversation, pending, approve, reason)
             else:
                 log = await self.chat.send(caller, conversation, text or "help")
         except DomainError as refused:
-            await self._reply(caller, channel, root.ts, _refusal(refused), run_id=None)
+            await self._post(caller, channel, root.ts, f"*Not started:* {refused.detail}")
             return False
+        self._running[caller.member_id] += 1
         task = asyncio.create_task(self._answer(caller, channel, root.ts, log))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -88,13 +103,22 @@ class SlackRelay:
         async with _session(caller) as ts:
             return await channels.thread_root(ts, channel, message.thread_ts)
 
-    async def _conversation(self, caller: Caller, root: MessageInfo) -> uuid.UUID:
-        """The thread's conversation, made and tied to its first message on first use."""
-        if root.conversation_id is not None:
-            return root.conversation_id
-        conversation = await self.chat.create_conversation(caller, title=root.text[:80])
-        async with _session(caller) as ts:
-            await channels.tie_conversation(ts, root, conversation)
+    async def _conversation(
+        self, caller: Caller, channel: ChannelInfo, root: MessageInfo
+    ) -> uuid.UUID:
+        """The thread's conversation: made and tied on first use, refused if another's."""
+        conversation = root.conversation_id
+        if conversation is None:
+            made = await self.chat.create_conversation(caller, title=root.text[:80])
+            async with _session(caller) as ts:
+                conversation = await channels.tie_conversation(ts, channel, root, made)
+        try:
+            await self.chat.check_access(caller, conversation)
+        except NotFound:
+            raise NotYours(
+                "this thread is another member's conversation with Nexus; start a new thread "
+                "(or write to Nexus in your direct message)"
+            ) from None
         return conversation
 
     async def _pending(self, caller: Caller, conversation: uuid.UUID) -> list[str]:
@@ -107,12 +131,12 @@ class SlackRelay:
         conversation: uuid.UUID,
         pending: list[str],
         approve: bool,
-        reason: str,
+        reason: str | None,
     ) -> RunLog:
         """Decide every waiting call of the thread; the last decision resumes the turn."""
         logs = [
             await self.chat.decide(
-                caller, conversation, uuid.UUID(approval_id), approve=approve, reason=reason or None
+                caller, conversation, uuid.UUID(approval_id), approve=approve, reason=reason
             )
             for approval_id in pending
         ]
@@ -121,20 +145,29 @@ class SlackRelay:
     async def _answer(self, caller: Caller, channel: ChannelInfo, thread: str, log: RunLog) -> None:
         try:
             events = [event async for _, event in log.follow()]
-            await self._reply(caller, channel, thread, compose_reply(events), run_id=log.run_id)
+            await self._post(caller, channel, thread, compose_reply(events), run_id=log.run_id)
         except Exception:
-            logger.exception("could not post Nexus's answer in a thread (run %s)", log.run_id)
+            reference = uuid.uuid4().hex[:10]
+            logger.exception("could not post Nexus's answer (reference %s)", reference)
+            try:
+                text = f"*Not finished:* Nexus could not post its answer (reference {reference})."
+                await self._post(caller, channel, thread, text)
+            except Exception:
+                logger.exception("could not post the failure either (reference %s)", reference)
+        finally:
+            self._running[caller.member_id] -= 1
 
-    async def _reply(
+    async def _post(
         self,
         caller: Caller,
         channel: ChannelInfo,
         thread: str,
         text: str,
         *,
-        run_id: uuid.UUID | None,
+        run_id: uuid.UUID | None = None,
     ) -> None:
-        actor = f"agent:{run_id or uuid.uuid4()}/slack-reply"
+        """Post as Nexus: an answer is audited as its run, anything else as the relay."""
+        actor = f"agent:{run_id}/slack-reply" if run_id else RELAY_ACTOR
         async with caller.store.tenant_session(caller.tenant_id, actor, via="slack") as ts:
             await channels.post(
                 ts, channel, author=NEXUS_USER, text=text, thread_ts=thread, now=datetime.now(UTC)
@@ -145,23 +178,27 @@ def compose_reply(events: list[Any]) -> str:
     """One Slack message from a turn's events: the answer, then what waits for approval."""
     text = "".join(e.data()["delta"] for e in events if e.kind == "text-delta").strip()
     parts = [text] if text else []
+    waiting = [e.data() for e in events if e.kind == "approval-request"]
+    for request in waiting:
+        ids = [str(v) for v in (request.get("args") or {}).values() if _UUID.match(str(v))]
+        about = f" on {', '.join(ids)}" if ids else ""
+        parts.append(f"*Waiting for approval:* `{request['name']}`{about}")
+    if waiting:
+        parts.append(
+            f"Reply `{MENTION} approve` or `{MENTION} deny` in this thread to decide "
+            f"{'it' if len(waiting) == 1 else 'all of them'} (the details are on the approval "
+            "card in FlowGrid)."
+        )
     for event in events:
         data = event.data()
-        if event.kind == "approval-request":
-            preview = json.dumps(data.get("preview"), indent=1, default=str)[:_PREVIEW_CHARS]
-            parts.append(
-                f"*Waiting for approval:* `{data['name']}`\n```{preview}```\n"
-                f"Reply `{MENTION} approve` or `{MENTION} deny` in this thread."
-            )
-        elif event.kind == "error":
+        if event.kind == "error":
             parts.append(f"*Not finished:* {data['message']}")
         elif event.kind == "done" and data.get("usage", {}).get("waiting_for"):
             parts.append("Noted. Other calls of this turn still wait for a decision.")
-    return "\n\n".join(parts) or "Done."
-
-
-def _refusal(refused: DomainError) -> str:
-    return f"*Not started:* {refused.detail}"
+    reply = "\n\n".join(parts) or "Done."
+    if len(reply) > channels.MAX_TEXT:
+        reply = reply[: channels.MAX_TEXT - 40] + "\n\n(answer cut: it was too long)"
+    return reply
 
 
 def _session(caller: Caller) -> Any:

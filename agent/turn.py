@@ -117,6 +117,11 @@ class ChatService:
         async with self._session(caller) as ts:
             return await conversations.create(ts, member_id=caller.member_id, title=title)
 
+    async def check_access(self, caller: Caller, conversation_id: uuid.UUID) -> None:
+        """NotFound unless the conversation is the caller's own."""
+        async with self._session(caller) as ts:
+            await conversations.get_for(ts, conversation_id, caller.member_id)
+
     async def send(self, caller: Caller, conversation_id: uuid.UUID, text: str) -> RunLog:
         """Start a turn for a new user message; returns its log (events arrive as it runs)."""
         text = text.strip()
@@ -178,8 +183,9 @@ class ChatService:
             return log
         return self._start(caller, conversation_id, history, None, results)
 
-    def events(self, caller: Caller, conversation_id: uuid.UUID, run_id: uuid.UUID) -> RunLog:
+    async def events(self, caller: Caller, conversation_id: uuid.UUID, run_id: uuid.UUID) -> RunLog:
         """The log of a recent run of this conversation, or NotFound."""
+        await self.check_access(caller, conversation_id)
         log = self.runs.get(caller.tenant_id, conversation_id, run_id)
         if log is None:
             raise NotFound("run", run_id)
@@ -188,7 +194,7 @@ class ChatService:
     async def history(self, caller: Caller, conversation_id: uuid.UUID) -> dict[str, Any]:
         """The stored conversation as display items, plus its pending approvals."""
         async with self._session(caller) as ts:
-            conversation = await conversations.get(ts, conversation_id)
+            conversation = await conversations.get_for(ts, conversation_id, caller.member_id)
             steps = await conversations.load(ts, conversation_id)
             stored = await conversations.approvals(ts, conversation_id)
             waiting = [
@@ -315,7 +321,9 @@ class ChatService:
     # --- history and approvals -----------------------------------------------------------
 
     async def _history(self, caller: Caller, conversation_id: uuid.UUID) -> list[ModelMessage]:
+        """The stored history the next run continues from (NotFound for another's conversation)."""
         async with self._session(caller) as ts:
+            await conversations.get_for(ts, conversation_id, caller.member_id)
             steps = await conversations.load(ts, conversation_id)
         messages: list[ModelMessage] = []
         for step in steps:

@@ -39,6 +39,28 @@ STATUS_FOR: dict[type[DomainError], int] = {
 }
 
 
+# The Slack-style API answers `{"ok": false, "error": code}` with Slack's codes (web/routes/slack.py).
+SLACK_CODE_FOR: dict[type[DomainError], str] = {
+    Unauthenticated: "invalid_auth",
+    Forbidden: "account_inactive",  # no longer a member of the workspace
+    WorkspaceRetired: "account_inactive",
+    MalformedCursor: "invalid_cursor",
+    InvalidInput: "invalid_arguments",
+    NotFound: "not_found",
+    Conflict: "conflict",
+    Throttled: "ratelimited",
+    KeyUnavailable: "service_unavailable",
+    StoreUnavailable: "service_unavailable",
+}
+
+
+def slack_code(exc: DomainError) -> str:
+    for cls in type(exc).__mro__:
+        if cls in SLACK_CODE_FOR:
+            return SLACK_CODE_FOR[cls]  # pyright: ignore[reportArgumentType]
+    return "fatal_error"
+
+
 def error_body(code: str, detail: str) -> dict[str, str]:
     return {"error": code, "detail": detail}
 

@@ -84,6 +84,14 @@ class Channel(TenantRow, table=True):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "slack_id"),
         tenant_fk("dm_member_id", "members", ondelete="CASCADE"),
+        # One direct message per member, even when two requests open it at once.
+        sa.Index(
+            "uq_channels_tenant_id_dm_member_id",
+            "tenant_id",
+            "dm_member_id",
+            unique=True,
+            postgresql_where=sa.text("dm_member_id IS NOT NULL"),
+        ),
     )
 
 

@@ -19,9 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from store.entities import Entity
-from store.errors import InvalidInput, NotFound
+from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Channel, Message
-from store.services.conversations import insert_sealed
+from store.services.sealed_rows import insert_sealed
 from store.tenancy import TenantSession
 
 CHANNEL = Entity("channel", "channels", Channel)
@@ -35,14 +35,6 @@ MAX_PAGE = 999
 
 def user_id(member_id: uuid.UUID) -> str:
     return "U" + member_id.hex.upper()
-
-
-def member_of(user: str) -> uuid.UUID | None:
-    """The member behind a `U...` id, or None (Nexus, or not a member id)."""
-    try:
-        return uuid.UUID(user[1:]) if user.startswith("U") and user != NEXUS_USER else None
-    except ValueError:
-        return None
 
 
 def team_id(tenant_id: uuid.UUID) -> str:
@@ -78,7 +70,7 @@ async def create_channel(ts: TenantSession, name: str) -> ChannelInfo:
     if not name or len(name) > 80 or any(c.isspace() for c in name):
         raise InvalidInput("name: 1 to 80 characters, no spaces")
     if any(c.name == name for c in await list_channels(ts, member_id=None)):
-        raise InvalidInput("name: a channel with this name exists")
+        raise Conflict("a channel with this name exists")
     return await _new_channel(ts, "C", name, dm_member_id=None)
 
 
@@ -174,14 +166,24 @@ async def thread_root(ts: TenantSession, channel: ChannelInfo, thread: str) -> M
 
 
 async def tie_conversation(
-    ts: TenantSession, root: MessageInfo, conversation_id: uuid.UUID
-) -> None:
-    """Record that the thread starting at `root` is this Nexus conversation."""
+    ts: TenantSession, channel: ChannelInfo, root: MessageInfo, conversation_id: uuid.UUID
+) -> uuid.UUID:
+    """Tie the thread starting at `root` to a conversation, unless one was tied meanwhile.
+
+    Returns the thread's conversation: `conversation_id`, or the one another mention tied first.
+    """
     await ts.db.execute(
         sa.update(_messages)
-        .where(_messages.c.tenant_id == ts.tenant_id, _messages.c.id == root.id)
+        .where(
+            _messages.c.tenant_id == ts.tenant_id,
+            _messages.c.id == root.id,
+            _messages.c.conversation_id.is_(None),
+        )
         .values(conversation_id=conversation_id)
     )
+    tied = (await _message(ts, channel, root.ts)).conversation_id
+    assert tied is not None
+    return tied
 
 
 # --- internals ------------------------------------------------------------------------------
@@ -255,12 +257,13 @@ async def _message(ts: TenantSession, channel: ChannelInfo, stamp: str) -> Messa
 async def _next_ts(ts: TenantSession, channel: ChannelInfo, now: datetime) -> str:
     """`now` as a Slack ts, moved past the channel's latest so ts stays unique and increasing.
 
-    The channel row is locked first, so two posts in one channel take turns.
+    The channel row is locked first, so two posts in one channel take turns. Comparing ts as
+    text is right while Unix time has ten digits (until the year 2286).
     """
     await ts.db.execute(
         sa.select(_channels.c.id)
         .where(_channels.c.tenant_id == ts.tenant_id, _channels.c.id == channel.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     latest = (
         await ts.db.execute(

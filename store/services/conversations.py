@@ -7,7 +7,8 @@ workspace's data key like any record field (`ChatMessage.content`), so a databas
 no chat text.
 
 Chatting is reading with words, so viewers may hold conversations: these functions check the
-caller is a member of the workspace (any role), not that they may write records.
+caller is a member of the workspace (any role), not that they may write records. A conversation
+is its member's own (`get_for`): another member of the workspace cannot read or continue it.
 """
 
 import uuid
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from store.entities import Entity
 from store.errors import NotFound
 from store.models import ApprovalRequest, ChatMessage, Conversation
+from store.services.sealed_rows import insert_sealed
 from store.tenancy import TenantSession
 
 CONVERSATION = Entity("conversation", "conversations", Conversation)
@@ -51,6 +53,20 @@ async def get(ts: TenantSession, conversation_id: uuid.UUID) -> dict[str, Any]:
         raise NotFound("conversation", conversation_id)
     (opened,) = await ts.sealer.open_rows(ts, CONVERSATION, [dict(r._mapping) for r in rows])
     return opened
+
+
+async def get_for(
+    ts: TenantSession, conversation_id: uuid.UUID, member_id: uuid.UUID | None
+) -> dict[str, Any]:
+    """The conversation if it is `member_id`'s own, else NotFound (as for a missing one).
+
+    A conversation belongs to the member who started it: another member of the workspace cannot
+    read it, continue it with their own role, or decide its approvals.
+    """
+    conversation = await get(ts, conversation_id)
+    if conversation["member_id"] != member_id:
+        raise NotFound("conversation", conversation_id)
+    return conversation
 
 
 async def append(
@@ -116,19 +132,3 @@ async def approvals(ts: TenantSession, conversation_id: uuid.UUID) -> list[dict[
         .order_by(_approvals.c.created_at)
     )
     return [dict(r._mapping) for r in rows]
-
-
-async def insert_sealed(
-    ts: TenantSession, entity: Entity, row_id: uuid.UUID, values: dict[str, Any]
-) -> None:
-    """Insert one row of a non-record table (chat, channels), its sealed columns sealed."""
-    key = await ts.sealer.key_for_new(ts, entity, row_id, values)
-    sealed = ts.sealer.seal_values(ts, entity, row_id, key, values)
-    plain = {
-        k: v
-        for k, v in values.items()
-        if k not in {s.name for s in entity.sealed_fields} and k in entity.table.c
-    }
-    await ts.db.execute(
-        sa.insert(entity.table).values(tenant_id=ts.tenant_id, id=row_id, **plain, **sealed)
-    )

@@ -353,3 +353,26 @@ async def test_a_looping_model_is_stopped_by_the_usage_limits(
         {"code": "usage_limit", "message": "This turn needed too many steps and was stopped."}
     ]
     assert kinds(events)[-1] == "done" and calls <= 12
+
+
+async def test_a_conversation_is_its_members_own(app: FastAPI, workspace: MakeWorkspace) -> None:
+    """Another member of the same workspace cannot read, continue or follow it (404, not 403)."""
+
+    async def talk(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        yield "Noted."
+
+    scripted(app, talk)
+    ws = await workspace(("member", "admin"))
+    mine, other = ws.browsers["member"], ws.browsers["admin"]
+    conv = await new_conversation(mine)
+    _, events = await say(mine, conv, "my pipeline worries")
+    run_id = of(events, "done")[0]["run_id"]
+
+    assert (await other.get(f"/api/chat/conversations/{conv}")).status_code == 404
+    refused, _ = await say(other, conv, "what did they say?")
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found"
+    followed = await other.get(f"/api/chat/conversations/{conv}/runs/{run_id}/events")
+    assert followed.status_code == 404
+    # ...while the member still has it all.
+    history = (await mine.get(f"/api/chat/conversations/{conv}")).json()
+    assert [i["text"] for i in history["items"] if i["type"] == "user"] == ["my pipeline worries"]

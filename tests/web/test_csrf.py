@@ -29,6 +29,9 @@ SIGN_IN_ROUTES = {
     ("POST", "/api/auth/passkey/login/options"),
     ("POST", "/api/auth/passkey/login/verify"),
 }
+# Routes that never read the session cookie: a token in the request is the only credential,
+# and a forged cross-site request cannot carry one it does not know.
+TOKEN_ONLY_ROUTES = {("POST", "/slack/api/{name}")}
 FOREIGN = "https://evil.example"
 
 
@@ -58,7 +61,7 @@ async def test_every_cookie_authenticated_state_change_needs_token_and_origin(
     owner = ws.browsers["owner"]
     checked = 0
     for method, path in state_changing_routes(app):
-        if (method, path) in SIGN_IN_ROUTES:
+        if (method, path) in SIGN_IN_ROUTES | TOKEN_ONLY_ROUTES:
             continue
         url = concrete(path)
         no_token = await owner.client.request(method, url, json={}, headers={"Origin": PUBLIC_URL})
@@ -87,6 +90,23 @@ async def test_every_cookie_authenticated_state_change_needs_token_and_origin(
     assert checked > 50
     # The session survived all that (no forged logout got through).
     assert (await owner.get("/api/me")).status_code == 200
+
+
+async def test_the_slack_api_ignores_the_session_cookie(
+    app: FastAPI, workspace: MakeWorkspace
+) -> None:
+    ws = await workspace(("owner",))
+    owner = ws.browsers["owner"]
+    same_site = await owner.client.post(
+        "/slack/api/conversations.create",
+        data={"name": "forged"},
+        headers={"Origin": PUBLIC_URL, "X-CSRF-Token": owner.csrf or ""},
+    )
+    assert same_site.json() == {"ok": False, "error": "not_authed"}  # the cookie counts for nothing
+    cross_site = await owner.client.post(
+        "/slack/api/conversations.create", data={"name": "forged"}, headers={"Origin": FOREIGN}
+    )
+    assert cross_site.status_code == 403  # and the app-wide origin check stops it first
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(SIGN_IN_ROUTES))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from slack_sdk import WebClient
@@ -124,7 +125,7 @@ def test_a_bolt_app_starts_with_a_bot_token_and_learns_nexus_user_id(live: LiveS
     client = _client(live, bots.people["owner"].token)
     app = App(signing_secret="s" * 32, client=client)  # App() calls auth.test at once
     identity = app.client.auth_test()
-    assert identity["user_id"] == NEXUS and identity["bot_id"].startswith("B")
+    assert (identity["user_id"], identity["bot_id"]) == (NEXUS, "BNEXUS")
 
 
 def test_a_mention_gets_nexus_answer_in_the_thread_and_does_the_work(ws: SlackWorkspace) -> None:
@@ -146,9 +147,8 @@ def test_a_message_without_a_mention_is_just_a_message(ws: SlackWorkspace) -> No
     channel = client.conversations_create(name="random")["channel"]["id"]
     posted = client.chat_postMessage(channel=channel, text="add contact Nobody Here")
     time.sleep(1.0)
-    assert client.conversations_replies(channel=channel, ts=posted["ts"])["messages"] == [
-        posted["message"]
-    ]
+    [only] = client.conversations_replies(channel=channel, ts=posted["ts"])["messages"]
+    assert (only["ts"], only["text"]) == (posted["ts"], "add contact Nobody Here")
     assert contacts_named(ws.live, ws.tenant_id, "Nobody") == []
 
 
@@ -256,7 +256,40 @@ def test_bot_messages_never_start_a_turn(live: LiveServer) -> None:
     client = bots.people["owner"].client
     channel = client.conversations_create(name="bots")["channel"]["id"]
     posted = client.chat_postMessage(channel=channel, text=f"<@{NEXUS}> add contact Bot Loop")
-    assert posted["message"]["bot_id"].startswith("B") and "user" not in posted["message"]
+    # A bot token speaks as Nexus, and Nexus never answers itself.
+    assert (posted["message"]["user"], posted["message"]["bot_id"]) == (NEXUS, "BNEXUS")
     time.sleep(1.0)
     assert len(client.conversations_replies(channel=channel, ts=posted["ts"])["messages"]) == 1
     assert contacts_named(live, bots.tenant_id, "Bot Loop") == []
+
+
+def test_a_thread_is_one_members_conversation(ws: SlackWorkspace) -> None:
+    """Another member cannot continue it with their own role (or read what it showed)."""
+    member, owner = ws.people["member"].client, ws.people["owner"].client
+    channel = member.conversations_create(name="shared")["channel"]["id"]
+    started = member.chat_postMessage(channel=channel, text=f"<@{NEXUS}> find contacts ada")
+    nexus_reply(member, channel, started["ts"])
+    owner.chat_postMessage(
+        channel=channel, thread_ts=started["ts"], text=f"<@{NEXUS}> add contact Owner Hijack"
+    )
+    refusal = nexus_reply(owner, channel, started["ts"], after=2)
+    assert "another member's conversation" in refusal["text"]
+    assert contacts_named(ws.live, ws.tenant_id, "Hijack") == []
+
+
+def test_the_token_never_travels_in_the_url(live: LiveServer, ws: SlackWorkspace) -> None:
+    token = ws.people["owner"].token
+    answer = httpx.get(f"{live.url}/slack/api/auth.test", params={"token": token}).json()
+    assert answer == {"ok": False, "error": "invalid_arguments"}
+    as_form = httpx.post(f"{live.url}/slack/api/auth.test", data={"token": token}).json()
+    assert as_form["ok"] is True  # a body field is fine: Bolt sends it that way
+
+
+def test_list_shows_channels_by_type_and_pages(ws: SlackWorkspace) -> None:
+    client = ws.people["member"].client
+    made = [client.conversations_create(name=f"c{i}")["channel"]["id"] for i in range(3)]
+    dm = client.conversations_open(users=NEXUS)["channel"]["id"]
+    listed = [c["id"] for page in client.conversations_list(limit=2) for c in page["channels"]]
+    assert listed == made  # public channels only, by default, in order, across pages
+    ims = client.conversations_list(types="im")["channels"]
+    assert [c["id"] for c in ims] == [dm]

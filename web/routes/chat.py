@@ -19,7 +19,10 @@ from sse_starlette.sse import EventSourceResponse
 from agent.events import RunLog
 from agent.turn import Caller, ChatService
 from store.auth import signin
+from store.auth.principals import Principal
 from store.errors import Forbidden
+from store.runtime import Store
+from store.tenancy import Via
 from web.deps import CurrentPrincipal, StoreDep
 from web.routes.schemas import errors
 
@@ -53,8 +56,8 @@ def chat_service(request: Request) -> ChatService:
     return service
 
 
-async def chat_caller(principal: CurrentPrincipal, store: StoreDep) -> Caller:
-    """The signed-in member (cookie session or API token) and their current role."""
+async def caller_for(store: Store, principal: Principal, via: Via) -> Caller:
+    """A member's chat identity: their current role (capped by a token's), read now."""
     if principal.is_platform_admin or principal.tenant_id is None:
         raise Forbidden("Chat is for workspace members.")
     me = await signin.describe(store, principal)
@@ -66,9 +69,14 @@ async def chat_caller(principal: CurrentPrincipal, store: StoreDep) -> Caller:
         member_id=principal.member_id,
         role=me.role,
         actor=principal.actor,
-        via=principal.via,
+        via=via,
         workspace_name=me.workspace_name or "",
     )
+
+
+async def chat_caller(principal: CurrentPrincipal, store: StoreDep) -> Caller:
+    """The signed-in member (cookie session or API token) and their current role."""
+    return await caller_for(store, principal, principal.via)
 
 
 Service = Annotated[ChatService, Depends(chat_service)]
@@ -144,4 +152,4 @@ async def run_events(
 ) -> EventSourceResponse:
     """Replay a running or recent run from after `Last-Event-ID` (all of it without one)."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    return stream(service.events(caller, conversation_id, run_id), after)
+    return stream(await service.events(caller, conversation_id, run_id), after)

@@ -17,6 +17,7 @@ answer in its thread (agent/slack.py).
 import base64
 import binascii
 import json
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,29 +28,24 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from agent.slack import SlackRelay
-from agent.turn import Caller
+from agent.slack import SlackRelay, addresses_nexus
 from store.auth import api_tokens, signin
 from store.auth.principals import Principal, workspace_session
-from store.errors import (
-    DomainError,
-    Forbidden,
-    InvalidInput,
-    MalformedCursor,
-    NotFound,
-    Unauthenticated,
-    WorkspaceRetired,
-)
+from store.errors import Conflict, DomainError, NotFound
 from store.runtime import Store
 from store.services import channels, membership
 from store.services.channels import NEXUS_USER, ChannelInfo, MessageInfo
 from web.deps import get_store, now
-from web.routes.chat import chat_service
+from web.errors import slack_code
+from web.routes.chat import caller_for, chat_service
 from web.security import settings_of
 
+logger = logging.getLogger("flowgrid.slack")
 router = APIRouter(tags=["slack"])
+NEXUS_BOT = "BNEXUS"
 DEFAULT_LIMIT = 100
-_TS = re.compile(r"\d{1,12}\.\d{6}")
+MAX_BODY = 256 * 1024  # a message is at most 40,000 characters
+_TS = re.compile(r"\d{10}\.\d{6}", re.ASCII)
 
 
 class SlackError(Exception):
@@ -80,10 +76,8 @@ class SlackCall:
 
     @property
     def author(self) -> str:
-        """Who a message posted by this call is from: the member, or the token's bot."""
-        if self.is_bot:
-            return "B" + self.principal.credential_id.hex.upper()
-        return channels.user_id(self.member_id)
+        """Who a message posted by this call is from: the member, or (a bot token) Nexus."""
+        return NEXUS_USER if self.is_bot else channels.user_id(self.member_id)
 
     def session(self) -> Any:
         return workspace_session(self.store, self.principal, via="slack")
@@ -99,7 +93,7 @@ class SlackCall:
     def limit(self) -> int:
         try:
             value = int(self.args.get("limit") or DEFAULT_LIMIT)
-        except ValueError:
+        except (TypeError, ValueError):
             raise SlackError("invalid_arguments") from None
         return min(max(value, 1), channels.MAX_PAGE)
 
@@ -144,17 +138,21 @@ async def slack_api(name: str, request: Request) -> JSONResponse:
     except SlackError as refused:
         return _answer({"ok": False, "error": refused.code})
     except DomainError as refused:
-        return _answer({"ok": False, "error": _code_for(refused)})
+        return _answer({"ok": False, "error": slack_code(refused)})
 
 
 async def _dispatch(name: str, request: Request) -> dict[str, Any]:
-    args = await _arguments(request)
+    query, body = await _arguments(request)
+    args = {**query, **body}
+    token = _bearer(request) or body.get("token")  # never from the URL: URLs end up in logs
+    args.pop("token", None)
     if name == "api.test":  # Slack answers it without a token
-        return {"args": {k: v for k, v in args.items() if k != "token"}}
+        return {"args": args}
     handler = METHODS.get(name)
     if handler is None:
         raise SlackError("unknown_method")
-    token = _bearer(request) or args.pop("token", None)
+    if "token" in query:
+        raise SlackError("invalid_arguments")
     if not token:
         raise SlackError("not_authed")
     store = get_store(request)
@@ -175,7 +173,7 @@ async def auth_test(call: SlackCall) -> dict[str, Any]:
         "team_id": channels.team_id(me.workspace_id),
     }
     if call.is_bot:
-        return found | {"user": "nexus", "user_id": NEXUS_USER, "bot_id": call.author}
+        return found | {"user": "nexus", "user_id": NEXUS_USER, "bot_id": NEXUS_BOT}
     return found | {"user": me.email.split("@")[0], "user_id": channels.user_id(call.member_id)}
 
 
@@ -204,10 +202,12 @@ async def users_info(call: SlackCall) -> dict[str, Any]:
 
 @method("conversations.list")
 async def conversations_list(call: SlackCall) -> dict[str, Any]:
+    types = set((call.text("types", required=False) or "public_channel").split(","))
     async with call.session() as ts:
-        found = await channels.list_channels(ts, member_id=call.member_id)
+        listed = await channels.list_channels(ts, member_id=call.member_id)
+    found = [c for c in listed if ("im" if c.is_im else "public_channel") in types]
     position = call.cursor() or "0"
-    if not position.isdigit():
+    if not (position.isascii() and position.isdecimal()):
         raise SlackError("invalid_cursor")
     start = int(position)
     page = found[start : start + call.limit()]
@@ -220,8 +220,11 @@ async def conversations_list(call: SlackCall) -> dict[str, Any]:
 
 @method("conversations.create")
 async def conversations_create(call: SlackCall) -> dict[str, Any]:
-    async with call.session() as ts:
-        made = await channels.create_channel(ts, call.text("name") or "")
+    try:
+        async with call.session() as ts:
+            made = await channels.create_channel(ts, call.text("name") or "")
+    except Conflict:
+        raise SlackError("name_taken") from None
     return {"channel": _channel_json(made)}
 
 
@@ -264,8 +267,11 @@ async def conversations_replies(call: SlackCall) -> dict[str, Any]:
             )
         except NotFound:
             raise SlackError("thread_not_found") from None
+    messages = [_message_json(m) for m in page]
+    for message in messages:  # Slack marks a thread's first message with its own ts
+        message.setdefault("thread_ts", message["ts"])
     return {
-        "messages": [_message_json(m) for m in page],
+        "messages": messages,
         "has_more": more,
         "response_metadata": {"next_cursor": _cursor(page[-1].ts) if more else ""},
     }
@@ -291,23 +297,21 @@ async def chat_post_message(call: SlackCall) -> dict[str, Any]:
             )
         except NotFound:
             raise SlackError("thread_not_found") from None
-        role = ts.role
-    if not call.is_bot:
-        me = await signin.describe(call.store, call.principal)
-        caller = Caller(
-            store=call.store,
-            tenant_id=ts.tenant_id,
-            member_id=call.member_id,
-            role=role or "viewer",
-            actor=call.principal.actor,
-            via="slack",
-            workspace_name=me.workspace_name or "",
-        )
-        await slack_relay(call.request).message_posted(caller, found, posted)
+    if not call.is_bot and addresses_nexus(found, posted.text):
+        await _hand_to_nexus(call, found, posted)
     return {"channel": found.slack_id, "ts": posted.ts, "message": _message_json(posted)}
 
 
 # --- plumbing ----------------------------------------------------------------------------------
+
+
+async def _hand_to_nexus(call: SlackCall, channel: ChannelInfo, posted: MessageInfo) -> None:
+    """Start Nexus's answer. The message is stored either way, so the post always succeeds."""
+    try:
+        caller = await caller_for(call.store, call.principal, "slack")
+        await slack_relay(call.request).message_posted(caller, channel, posted)
+    except Exception:
+        logger.exception("Nexus could not take message %s in %s", posted.ts, channel.slack_id)
 
 
 def slack_relay(request: Request) -> SlackRelay:
@@ -324,24 +328,32 @@ async def _channel(ts: Any, call: SlackCall) -> ChannelInfo:
         raise SlackError("channel_not_found") from None
 
 
-async def _arguments(request: Request) -> dict[str, Any]:
-    """Query string, then a form or JSON body on top (Slack accepts any mix)."""
-    args: dict[str, Any] = dict(request.query_params)
+async def _arguments(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(query string, form or JSON body): Slack accepts any mix. Bodies are capped."""
+    query: dict[str, Any] = dict(request.query_params)
+    if request.method != "POST":
+        return query, {}
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > MAX_BODY:
+        raise SlackError("request_too_large")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise SlackError("request_too_large")
     content_type = request.headers.get("content-type", "")
-    if request.method == "POST":
-        if content_type.startswith("application/json"):
-            try:
-                body = json.loads(await request.body() or b"{}")
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                raise SlackError("invalid_json")
-            args.update(body)
-        elif content_type.startswith("application/x-www-form-urlencoded"):
-            # The stdlib parses what Slack clients send (no file uploads here).
-            body = (await request.body()).decode("utf-8", "replace")
-            args.update(parse_qsl(body, keep_blank_values=True))
-    return args
+    if content_type.startswith("application/json"):
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise SlackError("invalid_json")
+        return query, body
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        # The stdlib parses what Slack clients send (no file uploads here).
+        return query, dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    return query, {}
 
 
 def _bearer(request: Request) -> str | None:
@@ -351,20 +363,6 @@ def _bearer(request: Request) -> str | None:
 
 def _answer(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, media_type="application/json; charset=utf-8")
-
-
-def _code_for(refused: DomainError) -> str:
-    if isinstance(refused, Unauthenticated):
-        return "invalid_auth"
-    if isinstance(refused, Forbidden | WorkspaceRetired):
-        return "account_inactive"
-    if isinstance(refused, MalformedCursor):
-        return "invalid_cursor"
-    if isinstance(refused, InvalidInput):
-        return "invalid_arguments"
-    if isinstance(refused, NotFound):
-        return "not_found"
-    return "fatal_error"
 
 
 def _cursor(position: str) -> str:
@@ -387,13 +385,14 @@ def _channel_json(channel: ChannelInfo) -> dict[str, Any]:
 
 
 def _message_json(message: MessageInfo) -> dict[str, Any]:
-    found: dict[str, Any] = {"type": "message", "text": message.text, "ts": message.ts}
-    if message.author.startswith("B"):
-        found["bot_id"] = message.author
-    else:
-        found["user"] = message.author
-        if message.author == NEXUS_USER:
-            found["bot_id"] = "BNEXUS"
+    found: dict[str, Any] = {
+        "type": "message",
+        "text": message.text,
+        "ts": message.ts,
+        "user": message.author,
+    }
+    if message.author == NEXUS_USER:
+        found["bot_id"] = NEXUS_BOT
     if message.thread_ts:
         found["thread_ts"] = message.thread_ts
     return found
@@ -420,5 +419,5 @@ def _nexus_json(team: str) -> dict[str, Any]:
         "real_name": "Nexus",
         "is_bot": True,
         "deleted": False,
-        "profile": {"real_name": "Nexus", "display_name": "Nexus", "bot_id": "BNEXUS"},
+        "profile": {"real_name": "Nexus", "display_name": "Nexus", "bot_id": NEXUS_BOT},
     }

@@ -1,7 +1,7 @@
 """Slack-style channels: direct messages with Nexus, and a thread's Nexus conversation
 
 `channels.dm_member_id` marks a direct-message channel between one member and Nexus (only that
-member may use it); `messages.conversation_id` ties a thread's first message to the Nexus
+member may use it; one per member); `messages.conversation_id` ties a thread's first message to the Nexus
 conversation the thread carries. Both columns are new and nullable; existing rows keep working.
 
 Revision ID: 0006
@@ -34,6 +34,13 @@ def upgrade() -> None:
         ["tenant_id", "id"],
         ondelete="CASCADE",
     )
+    op.create_index(
+        "uq_channels_tenant_id_dm_member_id",
+        "channels",
+        ["tenant_id", "dm_member_id"],
+        unique=True,
+        postgresql_where=sa.text("dm_member_id IS NOT NULL"),
+    )
     op.add_column("messages", sa.Column("conversation_id", sa.Uuid(), nullable=True))
     op.create_foreign_key(
         op.f("fk_messages_tenant_id_conversation_id"),
@@ -50,5 +57,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_constraint(op.f("fk_messages_tenant_id_conversation_id"), "messages")
     op.drop_column("messages", "conversation_id")
+    op.drop_index("uq_channels_tenant_id_dm_member_id", "channels")
     op.drop_constraint(op.f("fk_channels_tenant_id_dm_member_id"), "channels")
     op.drop_column("channels", "dm_member_id")
