@@ -1,16 +1,15 @@
 """`flowgrid bench`: run the benchmark harness (`evals.bench`) and print or save its report.
 
-The harness runs in a child `python -m evals.bench` process: `web` and `evals` are independent
-layers (import-linter), so the CLI starts it rather than importing it. The child starts its own
-throwaway PostgreSQL and never touches the data dir.
+The harness runs in a child process (web/cli_child.py) on its own throwaway PostgreSQL.
 """
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from web.cli_child import run_harness
 
 
 def bench(
@@ -32,16 +31,12 @@ def bench(
     if kms not in ("local", "aws"):
         print(f"flowgrid: --kms must be local or aws, not {kms!r}", file=sys.stderr)
         raise typer.Exit(2)
-    args = [sys.executable, "-m", "evals.bench", "--kms", kms]
+    args = ["--kms", kms]
     args += ["--json"] if as_json else []
     args += ["--quick"] if quick else []
     args += ["--out", str(out)] if out is not None else []
     args += ["--contacts", str(contacts)] if contacts is not None else []
-    try:
-        code = subprocess.run(args, check=False).returncode
-    except KeyboardInterrupt:
-        print("flowgrid: interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+    code = run_harness("evals.bench", *args)
     if code != 0:
         print(f"flowgrid: the benchmark failed (exit {code})", file=sys.stderr)
         raise typer.Exit(1)

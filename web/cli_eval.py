@@ -1,16 +1,17 @@
 """`flowgrid eval`: run the tool-safety and utility evals (`evals.safety`) and print the report.
 
-Like `flowgrid bench`, the evals run in a child `python -m evals.safety` process (`web` and
-`evals` are independent layers) on their own throwaway PostgreSQL; the data dir is never used.
-The exit status is the child's: 1 when a safety guarantee was broken or a case could not run.
+Like `flowgrid bench`, the evals run in a child process (web/cli_child.py) on their own
+throwaway PostgreSQL. The exit status is the child's: 1 when a safety guarantee was broken or a
+case could not run, 2 when the evals could not run at all.
 """
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from web.cli_child import run_harness
 
 
 def evaluate(
@@ -28,15 +29,10 @@ def evaluate(
     ] = None,
 ) -> None:
     """Tool-safety evals (attacks judged by their side effects) and utility evals."""
-    args = [sys.executable, "-m", "evals.safety"]
-    args += ["--model", model] if model else []
+    args = ["--model", model] if model else []
     args += ["--json"] if as_json else []
     args += ["--out", str(out)] if out is not None else []
-    try:
-        code = subprocess.run(args, check=False).returncode
-    except KeyboardInterrupt:
-        print("flowgrid: interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+    code = run_harness("evals.safety", *args)
     if code == 1:
         print(
             "flowgrid: a guarantee did not hold or a case could not run (see the report)",
