@@ -8,15 +8,18 @@ thread is asked to start their own: a conversation holds what tools showed its m
 their role, and only they may continue it or decide its approvals.
 
 When the turn ends, Nexus posts one reply in the thread: its answer, which calls wait for
-approval (the tool and the record ids, never the preview's personal data: a channel is read by
-the whole workspace and outlives an erasure), or what went wrong. Writing exactly `approve` or
-`deny` (optionally `: reason`) to Nexus in the thread decides every call waiting there, through
-`ChatService.decide`, the same path as the approval card in the browser.
+approval (with their exact arguments), or what went wrong. Writing exactly `approve` or `deny`
+(optionally `deny: reason`) to Nexus in the thread decides every call waiting there, through
+`ChatService.decide`, the same path as the approval card in the browser. Channel messages are
+sealed with the workspace key: like chat transcripts, they survive a person's erasure
+(docs/audit.md, known limits).
 
 Messages from bots (Nexus included) never reach this module, so Nexus cannot talk to itself.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
 import uuid
@@ -35,9 +38,9 @@ logger = logging.getLogger("flowgrid.slack")
 MENTION = f"<@{NEXUS_USER}>"
 RELAY_ACTOR = "system:slack-relay"
 _DECISION = re.compile(r"^(approve|deny)\s*(?::\s*(.*))?$", re.IGNORECASE | re.DOTALL)
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ARGS_CHARS = 1500
 MAX_REASON = 500
-MAX_TURNS_PER_MEMBER = 3  # turns running at once for one member, across threads
+MAX_TURNS_PER_MEMBER = 3  # Slack turns running at once for one member in this process
 
 
 def addresses_nexus(channel: ChannelInfo, text: str) -> bool:
@@ -67,9 +70,12 @@ class SlackRelay:
         """
         text = message.text.replace(MENTION, " ").strip()
         root = await self._root(caller, channel, message)
+        if self._running[caller.member_id] >= MAX_TURNS_PER_MEMBER:
+            busy = f"you already have {MAX_TURNS_PER_MEMBER} questions running; wait for one"
+            await self._post(caller, channel, root.ts, f"*Not started:* {busy}")
+            return False
+        self._running[caller.member_id] += 1  # the slot is held from here, before any await
         try:
-            if self._running[caller.member_id] >= MAX_TURNS_PER_MEMBER:
-                raise Conflict(f"you already have {MAX_TURNS_PER_MEMBER} questions running")
             conversation = await self._conversation(caller, channel, root)
             decision = _DECISION.match(text)
             pending = await self._pending(caller, conversation) if decision else []
@@ -79,10 +85,12 @@ class SlackRelay:
                 log = await self._decide(caller, conversation, pending, approve, reason)
             else:
                 log = await self.chat.send(caller, conversation, text or "help")
-        except DomainError as refused:
-            await self._post(caller, channel, root.ts, f"*Not started:* {refused.detail}")
+        except BaseException as failed:
+            self._running[caller.member_id] -= 1
+            if not isinstance(failed, DomainError):
+                raise
+            await self._post(caller, channel, root.ts, f"*Not started:* {failed.detail}")
             return False
-        self._running[caller.member_id] += 1
         task = asyncio.create_task(self._answer(caller, channel, root.ts, log))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -133,13 +141,20 @@ class SlackRelay:
         approve: bool,
         reason: str | None,
     ) -> RunLog:
-        """Decide every waiting call of the thread; the last decision resumes the turn."""
-        logs = [
-            await self.chat.decide(
-                caller, conversation, uuid.UUID(approval_id), approve=approve, reason=reason
-            )
-            for approval_id in pending
-        ]
+        """Decide every waiting call of the thread; the last decision resumes the turn.
+
+        A call that expired or was decided meanwhile is skipped, as the browser does.
+        """
+        logs = []
+        for approval_id in pending:
+            with contextlib.suppress(Conflict):
+                logs.append(
+                    await self.chat.decide(
+                        caller, conversation, uuid.UUID(approval_id), approve=approve, reason=reason
+                    )
+                )
+        if not logs:
+            raise Conflict("nothing here waits for a decision any more")
         return logs[-1]  # the earlier ones only said "still waiting for the others"
 
     async def _answer(self, caller: Caller, channel: ChannelInfo, thread: str, log: RunLog) -> None:
@@ -175,19 +190,21 @@ class SlackRelay:
 
 
 def compose_reply(events: list[Any]) -> str:
-    """One Slack message from a turn's events: the answer, then what waits for approval."""
+    """One Slack message from a turn's events: the answer, then the calls waiting for approval.
+
+    A waiting call is shown with its exact arguments, so whoever approves in the thread sees
+    what they approve (the browser's card also shows the records it touches).
+    """
     text = "".join(e.data()["delta"] for e in events if e.kind == "text-delta").strip()
     parts = [text] if text else []
     waiting = [e.data() for e in events if e.kind == "approval-request"]
     for request in waiting:
-        ids = [str(v) for v in (request.get("args") or {}).values() if _UUID.match(str(v))]
-        about = f" on {', '.join(ids)}" if ids else ""
-        parts.append(f"*Waiting for approval:* `{request['name']}`{about}")
+        args = json.dumps(request.get("args") or {}, indent=1, default=str)[:_ARGS_CHARS]
+        parts.append(f"*Waiting for approval:* `{request['name']}`\n```{args}```")
     if waiting:
         parts.append(
             f"Reply `{MENTION} approve` or `{MENTION} deny` in this thread to decide "
-            f"{'it' if len(waiting) == 1 else 'all of them'} (the details are on the approval "
-            "card in FlowGrid)."
+            f"{'it' if len(waiting) == 1 else 'all of them'}."
         )
     for event in events:
         data = event.data()

@@ -129,6 +129,7 @@ class ChatService:
             raise InvalidInput("text: say something")
         if len(text) > MAX_TEXT:
             raise InvalidInput(f"text: at most {MAX_TEXT} characters")
+        await self.check_access(caller, conversation_id)  # before _claim: a 409 would tell
         self._claim(caller, conversation_id)
         try:
             history = await self._history(caller, conversation_id)
@@ -152,6 +153,7 @@ class ChatService:
         Raises NotFound for an approval id this conversation does not have, and Conflict for
         one already decided or expired.
         """
+        await self.check_access(caller, conversation_id)
         self._claim(caller, conversation_id)
         try:
             history = await self._history(caller, conversation_id)

@@ -10,11 +10,18 @@ import sys
 
 import typer
 
+STOP_SECONDS = 60  # for the child to stop its PostgreSQL and remove its directory
+
 
 def run_harness(module: str, *args: str) -> int:
-    """The child's exit status; Ctrl-C stops it and exits 130 with one line."""
+    """The child's exit status. Ctrl-C reaches the child too; it gets time to clean up."""
+    child = subprocess.Popen([sys.executable, "-m", module, *args])
     try:
-        return subprocess.run([sys.executable, "-m", module, *args], check=False).returncode
+        return child.wait()
     except KeyboardInterrupt:
+        try:
+            child.wait(timeout=STOP_SECONDS)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.kill()
         print("flowgrid: interrupted", file=sys.stderr)
         raise typer.Exit(130) from None

@@ -83,7 +83,8 @@ async def issue_token(
     """Mint a token for a member of the session's workspace.
 
     The token's role defaults to the member's and may not exceed it. A person may mint tokens
-    for themselves; minting one for another member needs admin.
+    for themselves; minting one for another member, or a bot token (it speaks as Nexus), needs
+    admin.
     """
     if kind not in PREFIX:
         raise InvalidInput("kind must be 'api' or 'bot'")
@@ -104,6 +105,9 @@ async def issue_token(
         raise InvalidInput(f"role: the member is {held}; a token cannot have more ({granted})")
     if not ts.actor.endswith(str(member_id)) and not has_role(ts, "admin"):
         raise Forbidden("only admins may create tokens for other members")
+    if kind == "bot" and not has_role(ts, "admin"):
+        # A bot token speaks as Nexus in the workspace's channels (docs/slack.md).
+        raise Forbidden("only admins may create bot tokens: a bot token speaks as Nexus")
     name = _check_name(name)
     token_id = uuid.uuid4()
     secret = new_secret()

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from store.entities import Entity
 from store.errors import Conflict, InvalidInput, NotFound
@@ -79,7 +80,13 @@ async def open_dm(ts: TenantSession, member_id: uuid.UUID) -> ChannelInfo:
     found = await _select_channels(ts, _channels.c.dm_member_id == member_id)
     if found:
         return found[0]
-    return await _new_channel(ts, "D", f"dm-{user_id(member_id).lower()}", dm_member_id=member_id)
+    try:
+        async with ts.db.begin_nested():  # a concurrent open may win: then use its channel
+            name = f"dm-{user_id(member_id).lower()}"
+            return await _new_channel(ts, "D", name, dm_member_id=member_id)
+    except IntegrityError:
+        (made,) = await _select_channels(ts, _channels.c.dm_member_id == member_id)
+        return made
 
 
 async def list_channels(ts: TenantSession, *, member_id: uuid.UUID | None) -> list[ChannelInfo]:

@@ -177,3 +177,14 @@ async def test_a_token_is_found_only_inside_its_own_workspace(
         conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(mine.tenant_id),))
         visible = conn.execute("SELECT DISTINCT tenant_id FROM api_tokens").fetchall()
     assert visible == [(mine.tenant_id,)]
+
+
+async def test_only_admins_mint_bot_tokens(app: FastAPI, workspace: MakeWorkspace) -> None:
+    """A bot token speaks as Nexus in the channels: a member must not be able to make one."""
+    ws = await workspace(("member", "admin"))
+    refused = await ws.browsers["member"].post("/api/tokens", json={"name": "b", "kind": "bot"})
+    assert refused.status_code == 403 and "bot" in refused.json()["detail"]
+    made = await ws.browsers["admin"].post("/api/tokens", json={"name": "b", "kind": "bot"})
+    assert made.status_code == 201 and made.json()["token"].startswith("fgb_")
+    api = await ws.browsers["member"].post("/api/tokens", json={"name": "a"})
+    assert api.status_code == 201

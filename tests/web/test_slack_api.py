@@ -98,6 +98,19 @@ def nexus_reply(client: WebClient, channel: str, ts: str, *, after: int = 1) -> 
     raise AssertionError(f"Nexus did not answer in the thread of {ts}")
 
 
+def tied_conversation(live: LiveServer, channel: str, ts: str) -> Any:
+    """The Nexus conversation a thread was tied to (None: Nexus never took the message)."""
+    with psycopg.connect(live.test_db.superuser) as conn:
+        row = conn.execute(
+            "SELECT m.conversation_id FROM messages m JOIN channels c "
+            "ON c.tenant_id = m.tenant_id AND c.id = m.channel_id "
+            "WHERE c.slack_id = %s AND m.ts = %s",
+            (channel, ts),
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def contacts_named(live: LiveServer, tenant: uuid.UUID, q: str) -> list[dict[str, Any]]:
     async def work(store: Store) -> list[dict[str, Any]]:
         async with store.tenant_session(tenant, "system:t") as ts:
@@ -146,7 +159,8 @@ def test_a_message_without_a_mention_is_just_a_message(ws: SlackWorkspace) -> No
     client = ws.people["member"].client
     channel = client.conversations_create(name="random")["channel"]["id"]
     posted = client.chat_postMessage(channel=channel, text="add contact Nobody Here")
-    time.sleep(1.0)
+    assert tied_conversation(ws.live, channel, posted["ts"]) is None  # decided in the request
+    time.sleep(0.5)
     [only] = client.conversations_replies(channel=channel, ts=posted["ts"])["messages"]
     assert (only["ts"], only["text"]) == (posted["ts"], "add contact Nobody Here")
     assert contacts_named(ws.live, ws.tenant_id, "Nobody") == []
@@ -160,6 +174,8 @@ def test_a_delete_waits_for_approve_in_the_thread(ws: SlackWorkspace) -> None:
     asked = client.chat_postMessage(channel=channel, text=f"<@{NEXUS}> delete contact Tmp Person")
     waiting = nexus_reply(client, channel, asked["ts"])
     assert "Waiting for approval" in waiting["text"] and "delete_contact" in waiting["text"]
+    [tmp] = contacts_named(ws.live, ws.tenant_id, "Tmp Person")
+    assert str(tmp["id"]) in waiting["text"]  # the exact arguments: you see what you approve
     assert len(contacts_named(ws.live, ws.tenant_id, "Tmp Person")) == 1
 
     client.chat_postMessage(channel=channel, thread_ts=asked["ts"], text=f"<@{NEXUS}> approve")
@@ -181,7 +197,8 @@ def test_a_direct_message_is_private_to_its_member(ws: SlackWorkspace) -> None:
     mine = ws.people["member"].client.conversations_open(users=NEXUS)["channel"]["id"]
     ws.people["member"].client.chat_postMessage(channel=mine, text="help")
     other = ws.people["owner"].client
-    assert mine not in [c["id"] for c in other.conversations_list()["channels"]]
+    listed = other.conversations_list(types="public_channel,im")["channels"]
+    assert mine not in [c["id"] for c in listed]
     with pytest.raises(SlackApiError) as refused:
         other.conversations_history(channel=mine)
     assert refused.value.response["error"] == "channel_not_found"
@@ -258,7 +275,8 @@ def test_bot_messages_never_start_a_turn(live: LiveServer) -> None:
     posted = client.chat_postMessage(channel=channel, text=f"<@{NEXUS}> add contact Bot Loop")
     # A bot token speaks as Nexus, and Nexus never answers itself.
     assert (posted["message"]["user"], posted["message"]["bot_id"]) == (NEXUS, "BNEXUS")
-    time.sleep(1.0)
+    assert tied_conversation(live, channel, posted["ts"]) is None  # decided in the request
+    time.sleep(0.5)
     assert len(client.conversations_replies(channel=channel, ts=posted["ts"])["messages"]) == 1
     assert contacts_named(live, bots.tenant_id, "Bot Loop") == []
 
