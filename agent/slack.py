@@ -19,11 +19,13 @@ Messages from bots (Nexus included) never reach this module, so Nexus cannot tal
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,8 @@ from store.services import channels
 from store.services.channels import NEXUS_USER, ChannelInfo, MessageInfo
 
 logger = logging.getLogger("flowgrid.slack")
+# Delivers a reply elsewhere too: (thread ts, text).
+Forward = Callable[[str, str], Awaitable[None]]
 MENTION = f"<@{NEXUS_USER}>"
 RELAY_ACTOR = "system:slack-relay"
 _DECISION = re.compile(r"^(approve|deny)\s*(?::\s*(.*))?$", re.IGNORECASE | re.DOTALL)
@@ -61,18 +65,25 @@ class SlackRelay:
     _running: Counter[uuid.UUID | None] = field(default_factory=Counter)
 
     async def message_posted(
-        self, caller: Caller, channel: ChannelInfo, message: MessageInfo
+        self,
+        caller: Caller,
+        channel: ChannelInfo,
+        message: MessageInfo,
+        *,
+        forward: Forward | None = None,
     ) -> bool:
         """Start answering a member's `message` to Nexus; True when a turn started.
 
         Refusals that happen before a turn starts (another member's thread, Nexus still busy
-        here, too many turns at once) are answered in the thread at once instead.
+        here, too many turns at once) are answered in the thread at once instead. `forward`
+        also delivers every reply elsewhere (to real Slack, for a message that came from it).
         """
+        post = functools.partial(self._post, forward=forward)
         text = message.text.replace(MENTION, " ").strip()
         root = await self._root(caller, channel, message)
         if self._running[caller.member_id] >= MAX_TURNS_PER_MEMBER:
             busy = f"you already have {MAX_TURNS_PER_MEMBER} questions running; wait for one"
-            await self._post(caller, channel, root.ts, f"*Not started:* {busy}")
+            await post(caller, channel, root.ts, f"*Not started:* {busy}")
             return False
         self._running[caller.member_id] += 1  # the slot is held from here, before any await
         try:
@@ -89,9 +100,9 @@ class SlackRelay:
             self._running[caller.member_id] -= 1
             if not isinstance(failed, DomainError):
                 raise
-            await self._post(caller, channel, root.ts, f"*Not started:* {failed.detail}")
+            await post(caller, channel, root.ts, f"*Not started:* {failed.detail}")
             return False
-        task = asyncio.create_task(self._answer(caller, channel, root.ts, log))
+        task = asyncio.create_task(self._answer(caller, channel, root.ts, log, forward))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -157,16 +168,24 @@ class SlackRelay:
             raise Conflict("nothing here waits for a decision any more")
         return logs[-1]  # the earlier ones only said "still waiting for the others"
 
-    async def _answer(self, caller: Caller, channel: ChannelInfo, thread: str, log: RunLog) -> None:
+    async def _answer(
+        self,
+        caller: Caller,
+        channel: ChannelInfo,
+        thread: str,
+        log: RunLog,
+        forward: Forward | None,
+    ) -> None:
         try:
             events = [event async for _, event in log.follow()]
-            await self._post(caller, channel, thread, compose_reply(events), run_id=log.run_id)
+            reply = compose_reply(events)
+            await self._post(caller, channel, thread, reply, run_id=log.run_id, forward=forward)
         except Exception:
             reference = uuid.uuid4().hex[:10]
             logger.exception("could not post Nexus's answer (reference %s)", reference)
             try:
                 text = f"*Not finished:* Nexus could not post its answer (reference {reference})."
-                await self._post(caller, channel, thread, text)
+                await self._post(caller, channel, thread, text, forward=forward)
             except Exception:
                 logger.exception("could not post the failure either (reference %s)", reference)
         finally:
@@ -180,6 +199,7 @@ class SlackRelay:
         text: str,
         *,
         run_id: uuid.UUID | None = None,
+        forward: Forward | None = None,
     ) -> None:
         """Post as Nexus: an answer is audited as its run, anything else as the relay."""
         actor = f"agent:{run_id}/slack-reply" if run_id else RELAY_ACTOR
@@ -187,6 +207,8 @@ class SlackRelay:
             await channels.post(
                 ts, channel, author=NEXUS_USER, text=text, thread_ts=thread, now=datetime.now(UTC)
             )
+        if forward is not None:
+            await forward(thread, text)
 
 
 def compose_reply(events: list[Any]) -> str:

@@ -1,5 +1,6 @@
 """The FastAPI app factory. The store is built in the lifespan, never at import time."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,7 @@ from web.routes import (
     platform,
     records,
     slack,
+    slack_events,
     tokens,
 )
 from web.security import require_same_origin
@@ -40,6 +42,9 @@ def create_app(
         try:
             yield
         finally:
+            events = getattr(app.state, "slack_event_tasks", None)
+            if events:  # Slack events being handed to Nexus
+                await asyncio.gather(*list(events), return_exceptions=True)
             relay = getattr(app.state, "slack", None)
             if relay is not None:  # answers still being written into threads
                 await relay.drain()
@@ -71,6 +76,7 @@ def create_app(
     # Nexus in the browser (web/routes/chat.py) and in Slack-style channels (web/routes/slack.py).
     app.include_router(chat.router)
     app.include_router(slack.router)
+    app.include_router(slack_events.router)
     app.include_router(app_pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app

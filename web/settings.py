@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,6 +12,12 @@ class WebSettings(BaseSettings):
     public_url: str = Field(
         default="http://localhost:8000",
         validation_alias=AliasChoices("FLOWGRID_PUBLIC_URL", "public_url"),
+    )
+
+    # Unset: POST /slack/events answers 404 (real Slack is not connected to this deployment).
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FLOWGRID_SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
 
     @property

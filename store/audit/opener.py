@@ -29,7 +29,7 @@ UNREADABLE = "[undecryptable]"
 REDACTED = "[redacted]"
 
 # Sealed values that stay sealed even for an admin's export: credentials, not records.
-REDACTED_COLUMNS = frozenset({("integrations", "secret")})
+REDACTED_COLUMNS = frozenset({("integrations", "secret"), ("slack_installs", "bot_token")})
 
 
 def _sealed_columns(table_name: str) -> dict[str, bool]:

@@ -17,13 +17,15 @@ from store.models.assistant import (
     Conversation,
     Integration,
     Message,
+    SlackInstall,
+    SlackUserLink,
 )
 from store.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditSigningKey
 from store.models.base import TENANT_KEY
 from store.models.keys import DataKey, SearchToken, SubjectKey
 from store.models.organize import CustomFieldDefinition, ListMembership, RecordList, Tag, Tagging
 from store.models.people import Company, Contact, Member
-from store.models.platform import Identity, Invite, Tenant
+from store.models.platform import Identity, Invite, SlackTeam, Tenant
 from store.models.sales import Deal, LineItem, Pipeline, Product, Stage
 from store.models.work import Activity, Note, Task, Ticket
 
@@ -85,6 +87,9 @@ __all__ = [
     "Product",
     "RecordList",
     "SearchToken",
+    "SlackInstall",
+    "SlackTeam",
+    "SlackUserLink",
     "Stage",
     "SubjectKey",
     "Tag",

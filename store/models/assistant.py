@@ -119,6 +119,38 @@ class Message(TenantRow, table=True):
     )
 
 
+class SlackInstall(TenantRow, table=True):
+    """The Slack app an admin connected: which Slack workspace, and how to answer in it."""
+
+    __tablename__ = "slack_installs"  # pyright: ignore[reportAssignmentType]
+
+    team_id: str = public_text(
+        "Slack workspace id (T...)", reason="an opaque identifier", max_length=32
+    )
+    bot_token: bytes | None = sealed("The Slack app's bot token (xoxb-...)", max_length=500)
+    api_url: str = public_text(
+        "Slack Web API base URL", reason="a service endpoint, not user data", max_length=500
+    )
+
+    __table_args__ = (sa.UniqueConstraint("tenant_id"),)
+
+
+class SlackUserLink(TenantRow, table=True):
+    """Which member a Slack user is, as an admin said: Nexus acts for them with their role."""
+
+    __tablename__ = "slack_user_links"  # pyright: ignore[reportAssignmentType]
+
+    slack_user_id: str = public_text(
+        "Slack user id (U...)", reason="an opaque identifier", max_length=32
+    )
+    member_id: uuid.UUID = reference("members", "The member", required=True)
+
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "slack_user_id"),
+        tenant_fk("member_id", "members", ondelete="CASCADE"),
+    )
+
+
 class ApprovalRequest(TenantRow, table=True):
     """A paused destructive or egress tool call, bound to its exact arguments and a snapshot."""
 

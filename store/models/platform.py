@@ -85,3 +85,17 @@ class Invite(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
     __table_args__ = (sa.UniqueConstraint("token_hash"),)
+
+
+class SlackTeam(SQLModel, table=True):
+    """Which workspace a Slack workspace's events belong to (read before any workspace is known)."""
+
+    __tablename__ = "slack_teams"  # pyright: ignore[reportAssignmentType]
+
+    team_id: str = Field(
+        primary_key=True,
+        description="Slack workspace id (T...)",
+        sa_column_kwargs={"info": {"public": "an opaque identifier"}},
+    )
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -72,7 +72,7 @@ async def create_channel(ts: TenantSession, name: str) -> ChannelInfo:
         raise InvalidInput("name: 1 to 80 characters, no spaces")
     if any(c.name == name for c in await list_channels(ts, member_id=None)):
         raise Conflict("a channel with this name exists")
-    return await _new_channel(ts, "C", name, dm_member_id=None)
+    return await _new_channel(ts, _new_id("C"), name, dm_member_id=None)
 
 
 async def open_dm(ts: TenantSession, member_id: uuid.UUID) -> ChannelInfo:
@@ -83,7 +83,7 @@ async def open_dm(ts: TenantSession, member_id: uuid.UUID) -> ChannelInfo:
     try:
         async with ts.db.begin_nested():  # a concurrent open may win: then use its channel
             name = f"dm-{user_id(member_id).lower()}"
-            return await _new_channel(ts, "D", name, dm_member_id=member_id)
+            return await _new_channel(ts, _new_id("D"), name, dm_member_id=member_id)
     except IntegrityError:
         (made,) = await _select_channels(ts, _channels.c.dm_member_id == member_id)
         return made
@@ -115,8 +115,13 @@ async def post(
     text: str,
     thread_ts: str | None = None,
     now: datetime,
+    given_ts: str | None = None,
 ) -> MessageInfo:
-    """A new message (a reply when `thread_ts` names a top-level message of the channel)."""
+    """A new message (a reply when `thread_ts` names a top-level message of the channel).
+
+    `given_ts` keeps the ts a message already has elsewhere (a message mirrored from Slack);
+    the same ts twice in a channel is a Conflict, which makes a redelivered event harmless.
+    """
     if not text.strip():
         raise InvalidInput("text: say something")
     if len(text) > MAX_TEXT:
@@ -124,7 +129,7 @@ async def post(
     if thread_ts is not None:
         parent = await _message(ts, channel, thread_ts)
         thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the same thread
-    stamp = await _next_ts(ts, channel, now)
+    stamp = given_ts or await _next_ts(ts, channel, now)
     values = {
         "channel_id": channel.id,
         "ts": stamp,
@@ -133,8 +138,29 @@ async def post(
         "text": text,
     }
     row_id = uuid.uuid4()
-    await insert_sealed(ts, MESSAGE, row_id, values)
+    try:
+        async with ts.db.begin_nested():
+            await insert_sealed(ts, MESSAGE, row_id, values)
+    except IntegrityError:
+        raise Conflict(f"message {stamp} exists in this channel") from None
     return MessageInfo(row_id, stamp, thread_ts, author, text, None)
+
+
+async def mirror_channel(ts: TenantSession, slack_id: str) -> ChannelInfo:
+    """The channel standing for a real Slack channel (same id), made on first use."""
+    for channel in await _select_channels(ts, _channels.c.slack_id == slack_id):
+        if channel.dm_member_id is None:
+            return channel
+        raise Conflict(f"{slack_id} is a direct message here")
+    return await _new_channel(ts, slack_id, f"slack-{slack_id.lower()}", dm_member_id=None)
+
+
+async def has_message(ts: TenantSession, channel: ChannelInfo, stamp: str) -> bool:
+    try:
+        await _message(ts, channel, stamp)
+    except NotFound:
+        return False
+    return True
 
 
 async def history(
@@ -201,11 +227,14 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
 
 
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(5).upper()
+
+
 async def _new_channel(
-    ts: TenantSession, prefix: str, name: str, *, dm_member_id: uuid.UUID | None
+    ts: TenantSession, slack_id: str, name: str, *, dm_member_id: uuid.UUID | None
 ) -> ChannelInfo:
     row_id = uuid.uuid4()
-    slack_id = prefix + secrets.token_hex(5).upper()
     values: dict[str, Any] = {
         "name": name,
         "slack_id": slack_id,

@@ -29,9 +29,9 @@ SIGN_IN_ROUTES = {
     ("POST", "/api/auth/passkey/login/options"),
     ("POST", "/api/auth/passkey/login/verify"),
 }
-# Routes that never read the session cookie: a token in the request is the only credential,
-# and a forged cross-site request cannot carry one it does not know.
-TOKEN_ONLY_ROUTES = {("POST", "/slack/api/{name}")}
+# Routes that never read the session cookie: a token (or Slack's signature) in the request is
+# the only credential, and a forged cross-site request cannot carry one it does not know.
+TOKEN_ONLY_ROUTES = {("POST", "/slack/api/{name}"), ("POST", "/slack/events")}
 FOREIGN = "https://evil.example"
 
 

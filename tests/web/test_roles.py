@@ -25,6 +25,11 @@ CALLERS = ("owner", "admin", "member", "viewer", "platform", "anonymous")
 RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
 
 RULES: dict[tuple[str, str], Rule] = {
+    ("PUT", "/api/slack/install"): "admin",
+    ("GET", "/api/slack/install"): "admin",
+    ("DELETE", "/api/slack/install"): "admin",
+    ("PUT", "/api/slack/users/{slack_user_id}"): "admin",
+    ("DELETE", "/api/slack/users/{slack_user_id}"): "admin",
     ("POST", "/api/auth/login"): "public",
     ("POST", "/api/auth/logout"): "public",
     ("POST", "/api/auth/invite/accept"): "public",

@@ -333,14 +333,9 @@ async def _arguments(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     query: dict[str, Any] = dict(request.query_params)
     if request.method != "POST":
         return query, {}
-    declared = request.headers.get("content-length", "")
-    if declared.isdecimal() and int(declared) > MAX_BODY:
+    raw = await read_capped(request)
+    if raw is None:
         raise SlackError("request_too_large")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise SlackError("request_too_large")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
@@ -354,6 +349,19 @@ async def _arguments(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         # The stdlib parses what Slack clients send (no file uploads here).
         return query, dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     return query, {}
+
+
+async def read_capped(request: Request, limit: int = MAX_BODY) -> bytes | None:
+    """The body, or None when it is larger than `limit` (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > limit:
+        return None
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            return None
+    return raw
 
 
 def _bearer(request: Request) -> str | None:

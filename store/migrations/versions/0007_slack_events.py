@@ -1,0 +1,87 @@
+"""Real Slack reaches Nexus: a Slack workspace bound to a workspace, its app, its users' links
+
+`slack_teams` (a platform table) finds the workspace of an incoming event before any workspace
+is known; `slack_installs` holds the Slack app an admin connected (its bot token sealed);
+`slack_user_links` says which member a Slack user is. Both tenant tables are under RLS and
+audited like every other.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-04 22:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from store.migrations.ddl import (
+    audit_every_tenant_table,
+    grant_platform_table,
+    instant,
+    secure_tenant_table,
+)
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _tenant_columns() -> list[sa.Column]:
+    return [
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        instant("created_at"),
+        instant("updated_at"),
+        sa.Column("version", sa.Integer(), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "slack_teams",
+        sa.Column("team_id", sa.Text(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        instant("created_at"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_slack_teams_tenant_id")),
+        sa.PrimaryKeyConstraint("team_id", name=op.f("pk_slack_teams")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_slack_teams_tenant_id")),
+    )
+    # An admin disconnecting Slack removes the binding, so this platform table needs DELETE.
+    grant_platform_table("slack_teams", "SELECT, INSERT, UPDATE, DELETE")
+    op.create_table(
+        "slack_installs",
+        *_tenant_columns(),
+        sa.Column("team_id", sa.Text(), nullable=False),
+        sa.Column("bot_token", sa.LargeBinary(), nullable=True),
+        sa.Column("api_url", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_slack_installs")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_slack_installs_tenant_id")),
+    )
+    op.create_table(
+        "slack_user_links",
+        *_tenant_columns(),
+        sa.Column("slack_user_id", sa.Text(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "member_id"],
+            ["members.tenant_id", "members.id"],
+            name=op.f("fk_slack_user_links_tenant_id_member_id"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_slack_user_links")),
+        sa.UniqueConstraint(
+            "tenant_id", "slack_user_id", name=op.f("uq_slack_user_links_tenant_id_slack_user_id")
+        ),
+    )
+    for table in ("slack_installs", "slack_user_links"):
+        secure_tenant_table(table)
+    audit_every_tenant_table()
+
+
+def downgrade() -> None:
+    for table in ("slack_user_links", "slack_installs"):
+        op.execute(f"DROP TRIGGER IF EXISTS audit_row ON {table}")
+        op.drop_table(table)
+    op.drop_table("slack_teams")
