@@ -208,7 +208,11 @@ class SlackRelay:
                 ts, channel, author=NEXUS_USER, text=text, thread_ts=thread, now=datetime.now(UTC)
             )
         if forward is not None:
-            await forward(thread, text)
+            try:
+                await forward(thread, text)
+            except Exception:  # the answer is stored here; the other side did not take it
+                reference = uuid.uuid4().hex[:10]
+                logger.exception("a reply could not be delivered (reference %s)", reference)
 
 
 def compose_reply(events: list[Any]) -> str:

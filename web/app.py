@@ -24,6 +24,7 @@ from web.routes import (
     records,
     slack,
     slack_events,
+    slack_setup,
     tokens,
 )
 from web.security import require_same_origin
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(slack.router)
     app.include_router(slack_events.router)
+    app.include_router(slack_setup.router)
     app.include_router(app_pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app

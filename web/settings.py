@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,18 @@ class WebSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("FLOWGRID_SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
+
+    # Where replies to Slack go, and where bot tokens are checked: Slack's Web API. Another
+    # value (a Slack-compatible server, tests) is the deployment's choice, never a workspace's.
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        validation_alias=AliasChoices("FLOWGRID_SLACK_API_URL", "slack_api_url"),
+    )
+
+    @field_validator("slack_signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def public_origin(self) -> str:

@@ -70,7 +70,10 @@ def isolate_tenant_table(table: str) -> None:
 
 
 def grant_platform_table(table: str, privileges: str = "SELECT, INSERT, UPDATE") -> None:
-    """Platform tables carry no RLS; the app role gets what provisioning needs, never DELETE."""
+    """The app role's grants on a platform table: what provisioning needs.
+
+    DELETE only where row-level policies limit it to the session's own rows (`slack_teams`).
+    """
     op.execute(f"REVOKE ALL ON {table} FROM PUBLIC")
     op.execute(f"GRANT {privileges} ON {table} TO {APP_ROLE}")
 
@@ -84,12 +87,14 @@ AUDIT_TRIGGER = "audit_row"
 # Columns left out of before/after images. Wrapped keys must not outlive their row: a subject
 # key kept in the trail would undo the crypto-shredding of an erased contact. Blind-index tokens
 # are derived from personal data and would let anyone holding the index key test guesses. An API
-# token's digest is a credential's verifier: it has no business in an export.
+# token's digest is a credential's verifier, and a Slack bot token a credential: neither has
+# any business in the trail.
 KEY_MATERIAL_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "data_keys": ("wrapped",),
     "subject_keys": ("wrapped",),
     "search_tokens": ("token",),
     "api_tokens": ("secret_hash",),
+    "slack_installs": ("bot_token",),
 }
 
 # One field of the digest input: a 4-byte big-endian length and the bytes, or FF FF FF FF for

@@ -34,6 +34,8 @@ metadata = SQLModel.metadata
 PLATFORM_TABLES = frozenset(
     {
         "tenants",
+        # which workspace a real Slack workspace's events belong to (store/services/slack_app.py)
+        "slack_teams",
         "identities",
         "invites",
         # sign-in and access (store/models/access.py)

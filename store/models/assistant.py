@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -119,17 +120,22 @@ class Message(TenantRow, table=True):
     )
 
 
+def _credential(field: Any) -> Any:
+    """Mark a column as a credential: it is kept out of the audit trail's images."""
+    field.sa_column_kwargs["info"]["credential"] = True
+    return field
+
+
 class SlackInstall(TenantRow, table=True):
-    """The Slack app an admin connected: which Slack workspace, and how to answer in it."""
+    """The Slack app an admin connected: which Slack workspace, and its bot token to answer."""
 
     __tablename__ = "slack_installs"  # pyright: ignore[reportAssignmentType]
 
     team_id: str = public_text(
         "Slack workspace id (T...)", reason="an opaque identifier", max_length=32
     )
-    bot_token: bytes | None = sealed("The Slack app's bot token (xoxb-...)", max_length=500)
-    api_url: str = public_text(
-        "Slack Web API base URL", reason="a service endpoint, not user data", max_length=500
+    bot_token: bytes | None = _credential(
+        sealed("The Slack app's bot token (xoxb-...)", max_length=500)
     )
 
     __table_args__ = (sa.UniqueConstraint("tenant_id"),)

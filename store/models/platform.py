@@ -94,6 +94,7 @@ class SlackTeam(SQLModel, table=True):
 
     team_id: str = Field(
         primary_key=True,
+        sa_type=sa.Text,
         description="Slack workspace id (T...)",
         sa_column_kwargs={"info": {"public": "an opaque identifier"}},
     )

@@ -91,20 +91,17 @@ async def open_dm(ts: TenantSession, member_id: uuid.UUID) -> ChannelInfo:
 
 async def list_channels(ts: TenantSession, *, member_id: uuid.UUID | None) -> list[ChannelInfo]:
     """Public channels, and the member's own direct message (oldest first)."""
-    visible = _channels.c.dm_member_id.is_(None)
-    if member_id is not None:
-        visible = sa.or_(visible, _channels.c.dm_member_id == member_id)
-    return await _select_channels(ts, visible)
+    return await _select_channels(ts, _visible_to(member_id))
 
 
 async def find_channel(
     ts: TenantSession, slack_id: str, *, member_id: uuid.UUID | None
 ) -> ChannelInfo:
     """A channel the member may use, by its Slack-style id, or NotFound."""
-    for channel in await _select_channels(ts, _channels.c.slack_id == slack_id):
-        if channel.dm_member_id is None or channel.dm_member_id == member_id:
-            return channel
-    raise NotFound("channel", slack_id)
+    found = await _select_channels(ts, _channels.c.slack_id == slack_id, _visible_to(member_id))
+    if not found:
+        raise NotFound("channel", slack_id)
+    return found[0]
 
 
 async def post(
@@ -147,12 +144,22 @@ async def post(
 
 
 async def mirror_channel(ts: TenantSession, slack_id: str) -> ChannelInfo:
-    """The channel standing for a real Slack channel (same id), made on first use."""
+    """The channel standing for a real Slack channel (same id), made on first use.
+
+    It is private: its audience is the Slack channel's, not the workspace's, so `list_channels`
+    and `find_channel` (the Slack-style API) never show it.
+    """
     for channel in await _select_channels(ts, _channels.c.slack_id == slack_id):
         if channel.dm_member_id is None:
             return channel
         raise Conflict(f"{slack_id} is a direct message here")
-    return await _new_channel(ts, slack_id, f"slack-{slack_id.lower()}", dm_member_id=None)
+    try:
+        async with ts.db.begin_nested():  # the first two events of a channel may race
+            name = f"slack-{slack_id.lower()}"
+            return await _new_channel(ts, slack_id, name, dm_member_id=None, private=True)
+    except IntegrityError:
+        (made,) = await _select_channels(ts, _channels.c.slack_id == slack_id)
+        return made
 
 
 async def has_message(ts: TenantSession, channel: ChannelInfo, stamp: str) -> bool:
@@ -222,6 +229,14 @@ async def tie_conversation(
 # --- internals ------------------------------------------------------------------------------
 
 
+def _visible_to(member_id: uuid.UUID | None) -> Any:
+    """Public channels and the member's own direct message; never a mirrored Slack channel."""
+    visible = _channels.c.is_private.is_(False)
+    if member_id is not None:
+        visible = sa.or_(visible, _channels.c.dm_member_id == member_id)
+    return visible
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
@@ -232,13 +247,18 @@ def _new_id(prefix: str) -> str:
 
 
 async def _new_channel(
-    ts: TenantSession, slack_id: str, name: str, *, dm_member_id: uuid.UUID | None
+    ts: TenantSession,
+    slack_id: str,
+    name: str,
+    *,
+    dm_member_id: uuid.UUID | None,
+    private: bool = False,
 ) -> ChannelInfo:
     row_id = uuid.uuid4()
     values: dict[str, Any] = {
         "name": name,
         "slack_id": slack_id,
-        "is_private": dm_member_id is not None,
+        "is_private": private or dm_member_id is not None,
         "dm_member_id": dm_member_id,
     }
     await insert_sealed(ts, CHANNEL, row_id, values)

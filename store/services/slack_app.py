@@ -1,7 +1,9 @@
 """Real Slack connected to a workspace: the app an admin installed, and who its users are.
 
-An admin binds one Slack workspace (`team_id`) to this workspace with the Slack app's bot token
-(sealed; Nexus answers in Slack with it) and links Slack users to members. Only linked users
+An admin binds one Slack workspace to this workspace with the Slack app's bot token (sealed;
+Nexus answers in Slack with it); the web layer asks Slack which workspace the token belongs to
+(`auth.test`), so nobody can claim a Slack workspace they hold no token of. Admins also link
+Slack users to members. Only linked users
 reach Nexus, with their member's role: FlowGrid never guesses who a Slack user is (an email in
 a Slack profile is not proof). The binding lives in a platform table, `slack_teams`, because an
 incoming event names its Slack workspace before FlowGrid knows which workspace it is for.
@@ -9,7 +11,7 @@ incoming event names its Slack workspace before FlowGrid knows which workspace i
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,13 +22,11 @@ from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Member, SlackInstall, SlackTeam, SlackUserLink
 from store.runtime import Store
 from store.services.access import require_role
-from store.services.integrations import Destination
 from store.services.sealed_rows import insert_sealed
 from store.tenancy import Role, TenantSession
 
 INSTALL = Entity("slack_install", "slack_installs", SlackInstall)
 LINK = Entity("slack_user_link", "slack_user_links", SlackUserLink)
-SLACK_API = "https://slack.com/api/"
 _teams = SlackTeam.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _members = Member.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _TEAM = re.compile(r"T[A-Z0-9]{2,30}", re.ASCII)
@@ -36,22 +36,26 @@ _USER = re.compile(r"[UW][A-Z0-9]{2,30}", re.ASCII)
 @dataclass(frozen=True)
 class Installed:
     team_id: str
-    api_url: str
-    bot_token: str
+    bot_token: str = field(repr=False)
 
 
-async def install(
-    ts: TenantSession, *, team_id: str, bot_token: str, api_url: str = SLACK_API
-) -> dict[str, Any]:
-    """Connect a Slack workspace (admins): replaces an earlier connection of this workspace."""
+def check_bot_token(bot_token: str) -> str:
+    token = bot_token.strip()
+    if not token.startswith("xoxb-") or len(token) > 500:
+        raise InvalidInput("bot_token: the Slack app's bot token (xoxb-...)")
+    return token
+
+
+async def install(ts: TenantSession, *, team_id: str, bot_token: str) -> dict[str, Any]:
+    """Connect the Slack workspace `team_id` (as Slack named it for this token; admins).
+
+    Replaces an earlier connection of this workspace; a Slack workspace connected to another
+    workspace is a Conflict.
+    """
     require_role(ts, "admin", to="connect Slack")
     if not _TEAM.fullmatch(team_id):
         raise InvalidInput("team_id: a Slack workspace id, like T0123ABCD")
-    if not bot_token.strip() or len(bot_token) > 500:
-        raise InvalidInput("bot_token: the Slack app's bot token (xoxb-...)")
-    api_url = api_url.strip()
-    Destination.parse(api_url)  # https, or plain http to this machine only
-    api_url = api_url if api_url.endswith("/") else api_url + "/"
+    bot_token = check_bot_token(bot_token)
     bound = (
         await ts.db.execute(sa.select(_teams.c.tenant_id).where(_teams.c.team_id == team_id))
     ).scalar_one_or_none()
@@ -59,9 +63,9 @@ async def install(
         raise Conflict("this Slack workspace is connected to another FlowGrid workspace")
     await uninstall(ts)
     await ts.db.execute(insert(_teams).values(team_id=team_id, tenant_id=ts.tenant_id))
-    values = {"team_id": team_id, "bot_token": bot_token.strip(), "api_url": api_url}
+    values = {"team_id": team_id, "bot_token": bot_token}
     await insert_sealed(ts, INSTALL, uuid.uuid4(), values)
-    return {"team_id": team_id, "api_url": api_url}
+    return {"team_id": team_id}
 
 
 async def uninstall(ts: TenantSession) -> None:
@@ -79,7 +83,7 @@ async def installed(ts: TenantSession) -> Installed | None:
     if not opened:
         return None
     row = opened[0]
-    return Installed(row["team_id"], row["api_url"], row["bot_token"] or "")
+    return Installed(row["team_id"], row["bot_token"] or "")
 
 
 async def link_user(ts: TenantSession, slack_user_id: str, member_id: uuid.UUID) -> None:

@@ -47,6 +47,8 @@ PLATFORM_ALLOWLIST = {
     "passkeys": "WebAuthn public keys of identities, used before any workspace is known",
     "webauthn_challenges": "ceremony challenges (digests), consumed during sign-in",
     "auth_throttle": "failed sign-in counters per account or address digest",
+    "slack_teams": "which workspace a Slack workspace's events go to, read before any is known "
+    "(writes are guarded by RLS policies: a workspace binds and unbinds only its own)",
 }
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 TENANT_SETTING = re.compile(r"current_setting\('app\.tenant_id'")

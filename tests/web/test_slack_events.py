@@ -59,16 +59,25 @@ def slack() -> Iterator[FakeSlack]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            holder["slack"].posts.append(
-                {"path": self.path, "auth": self.headers["Authorization"], **body}
-            )
-            answer = json.dumps({"ok": True, "ts": "1800000000.000001"}).encode()
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+            token = self.headers["Authorization"].removeprefix("Bearer ")
+            if self.path.endswith("/auth.test"):
+                # A bot token here is "xoxb-<team id>-...": Slack knows which team it is for.
+                team = token.split("-")[1] if token.startswith("xoxb-T") else None
+                answer = (
+                    {"ok": True, "team_id": team}
+                    if team
+                    else {"ok": False, "error": "invalid_auth"}
+                )
+            else:
+                holder["slack"].posts.append({"path": self.path, "token": token, **body})
+                answer = {"ok": True, "ts": "1800000000.000001"}
+            raw = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(answer)))
+            self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
-            self.wfile.write(answer)
+            self.wfile.write(raw)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -82,17 +91,22 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-async def app(test_db: TestDatabase, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    """The app with Slack events enabled (the default `app` fixture has them off)."""
+async def app(test_db: TestDatabase, tmp_path: Path, slack: FakeSlack) -> AsyncIterator[FastAPI]:
+    """The app with Slack events enabled, talking to the stand-in (the default has them off)."""
     from store.settings import StoreSettings
 
+    settings = WebSettings(
+        public_url=PUBLIC_URL, slack_signing_secret=SECRET, slack_api_url=slack.url
+    )
     application = create_app(
-        urls=test_db.urls,
-        store_settings=StoreSettings(data_dir=tmp_path),
-        web_settings=WebSettings(public_url=PUBLIC_URL, slack_signing_secret=SECRET),
+        urls=test_db.urls, store_settings=StoreSettings(data_dir=tmp_path), web_settings=settings
     )
     async with application.router.lifespan_context(application):
         yield application
+
+
+def token_of(team: str) -> str:
+    return f"xoxb-{team}-secret-bot-token"
 
 
 def slack_server(app: FastAPI) -> httpx.AsyncClient:
@@ -138,12 +152,8 @@ async def connected(workspace: MakeWorkspace, slack: FakeSlack) -> tuple[Workspa
     ws = await workspace(("admin", "member"))
     team = "T0" + uuid.uuid4().hex[:10].upper()
     admin = ws.browsers["admin"]
-    put = await admin.request(
-        "PUT",
-        "/api/slack/install",
-        json={"team_id": team, "bot_token": "xoxb-secret-bot-token", "api_url": slack.url},
-    )
-    assert put.status_code == 200, put.text
+    put = await admin.request("PUT", "/api/slack/install", json={"bot_token": token_of(team)})
+    assert put.status_code == 200 and put.json() == {"team_id": team}, put.text
     member_id = ws.browsers["member"].me["member_id"]  # pyright: ignore[reportOptionalSubscript]
     link = await admin.request("PUT", f"/api/slack/users/{PERSON}", json={"member_id": member_id})
     assert link.status_code == 204, link.text
@@ -191,7 +201,8 @@ async def test_a_mention_gets_nexus_answer_in_the_slack_thread(
     assert answer.status_code == 200
     [reply] = await slack.wait_for(1)
     assert reply["path"] == "/api/chat.postMessage"
-    assert reply["auth"] == "Bearer xoxb-secret-bot-token"
+    assert reply["token"] == token_of(team)
+    assert reply["unfurl_links"] is False and reply["unfurl_media"] is False
     assert (reply["channel"], reply["thread_ts"]) == ("C0SALES", event["event"]["ts"])
     assert "Grace" in reply["text"]
     async with app_store(app).tenant_session(ws.tenant_id, "system:test") as ts:
@@ -228,15 +239,15 @@ async def test_an_unlinked_slack_user_is_told_to_ask_an_admin(
     event = mention(team, "add contact Who Am I", user="U0STRANGER")
     await slack_server(app).post("/slack/events", **signed(event))
     [reply] = await slack.wait_for(1)
-    assert "ask an admin to link Slack user U0STRANGER" in reply["text"]
+    assert "link Slack user U0STRANGER" in reply["text"]
     async with app_store(app).tenant_session(ws.tenant_id, "system:test") as ts:
         assert (await records.list_records(ts, BY_NAME["contact"], q="Who Am")).items == []
 
 
 async def test_events_nobody_should_answer_are_ignored(
-    app: FastAPI, workspace: MakeWorkspace, slack: FakeSlack
+    app: FastAPI, workspace: MakeWorkspace, slack: FakeSlack, test_db: TestDatabase
 ) -> None:
-    _, team = await connected(workspace, slack)
+    ws, team = await connected(workspace, slack)
     client = slack_server(app)
     other_team = mention("T0ELSEWHERE", "add contact Other Team")
     from_a_bot = mention(team, "add contact Bot Said")
@@ -245,8 +256,51 @@ async def test_events_nobody_should_answer_are_ignored(
     edited["event"]["subtype"] = "message_changed"
     for event in (other_team, from_a_bot, edited):
         assert (await client.post("/slack/events", **signed(event))).status_code == 200
-    await asyncio.sleep(1.0)
+    await asyncio.gather(*list(getattr(app.state, "slack_event_tasks", set())))
     assert slack.posts == []
+    with psycopg.connect(test_db.superuser) as conn:
+        mirrored = conn.execute(
+            "SELECT count(*) FROM messages WHERE tenant_id = %s", (ws.tenant_id,)
+        ).fetchone()
+    assert mirrored == (0,)
+
+
+async def test_a_mirrored_slack_channel_is_not_shown_to_the_slack_style_api(
+    app: FastAPI, workspace: MakeWorkspace, slack: FakeSlack
+) -> None:
+    """A Slack channel's audience is Slack's: another member's API token cannot read it."""
+    ws, team = await connected(workspace, slack)
+    await slack_server(app).post("/slack/events", **signed(mention(team, "find contacts x")))
+    await slack.wait_for(1)
+    made = await ws.browsers["admin"].post("/api/tokens", json={"name": "t"})
+    token = made.json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    client = slack_server(app)
+    listed = await client.post(
+        "/slack/api/conversations.list", data={"types": "public_channel,im"}, headers=headers
+    )
+    assert "C0SALES" not in [c["id"] for c in listed.json()["channels"]]
+    history = await client.post(
+        "/slack/api/conversations.history", data={"channel": "C0SALES"}, headers=headers
+    )
+    assert history.json() == {"ok": False, "error": "channel_not_found"}
+
+
+async def test_unsigned_odd_or_huge_requests_are_refused(app: FastAPI) -> None:
+    client = slack_server(app)
+    body = signed({"type": "url_verification", "challenge": "c"})
+    for headers in (
+        {},
+        {"X-Slack-Request-Timestamp": "not-a-number", "X-Slack-Signature": "v0=00"},
+        {"X-Slack-Request-Timestamp": body["headers"]["X-Slack-Request-Timestamp"]},
+    ):
+        answer = await client.post("/slack/events", content=body["content"], headers=headers)
+        assert answer.status_code == 401
+    latin = signed({"type": "x"})
+    latin["content"] = b"\xff\xfe" + latin["content"]
+    assert (await client.post("/slack/events", **latin)).status_code == 401
+    huge = await client.post("/slack/events", **signed({"type": "x", "pad": "a" * 300_000}))
+    assert huge.status_code == 413
 
 
 async def test_the_bot_token_is_never_shown_again(
@@ -254,25 +308,19 @@ async def test_the_bot_token_is_never_shown_again(
 ) -> None:
     ws, team = await connected(workspace, slack)
     shown = (await ws.browsers["admin"].get("/api/slack/install")).json()
-    assert shown == {"team_id": team, "api_url": slack.url}
+    assert shown == {"team_id": team}
     export = await ws.browsers["admin"].get("/api/audit/export?format=jsonl")
-    assert "xoxb-secret-bot-token" not in export.text and "slack_installs" in export.text
+    assert "secret-bot-token" not in export.text and "slack_installs" in export.text
 
 
-async def test_a_slack_workspace_connects_to_one_workspace_only(
+async def test_a_slack_workspace_is_claimed_with_its_token_and_only_once(
     app: FastAPI, workspace: MakeWorkspace, slack: FakeSlack
 ) -> None:
     _, team = await connected(workspace, slack)
     other = await workspace(("admin",))
-    taken = await other.browsers["admin"].request(
-        "PUT",
-        "/api/slack/install",
-        json={"team_id": team, "bot_token": "xoxb-2", "api_url": slack.url},
-    )
+    admin = other.browsers["admin"]
+    taken = await admin.request("PUT", "/api/slack/install", json={"bot_token": token_of(team)})
     assert taken.status_code == 409
-    far = await other.browsers["admin"].request(
-        "PUT",
-        "/api/slack/install",
-        json={"team_id": "T0OTHER", "bot_token": "xoxb-2", "api_url": "http://example.com/api/"},
-    )
-    assert far.status_code == 422  # plain http only to this machine: tokens travel over https
+    refused = await admin.request("PUT", "/api/slack/install", json={"bot_token": "xoxb-forged"})
+    assert refused.status_code == 422 and "Slack did not accept it" in refused.json()["detail"]
+    assert (await admin.get("/api/slack/install")).json() == {"team_id": None}

@@ -3,7 +3,8 @@
 `slack_teams` (a platform table) finds the workspace of an incoming event before any workspace
 is known; `slack_installs` holds the Slack app an admin connected (its bot token sealed);
 `slack_user_links` says which member a Slack user is. Both tenant tables are under RLS and
-audited like every other.
+audited like every other (the bot token is left out of the trail's images); `slack_teams` is
+readable by all but writable only for the session's own workspace.
 
 Revision ID: 0007
 Revises: 0006
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from store.roles import APP_ROLE, OWNER_ROLE
 from store.migrations.ddl import (
     audit_every_tenant_table,
     grant_platform_table,
@@ -48,14 +50,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("team_id", name=op.f("pk_slack_teams")),
         sa.UniqueConstraint("tenant_id", name=op.f("uq_slack_teams_tenant_id")),
     )
-    # An admin disconnecting Slack removes the binding, so this platform table needs DELETE.
-    grant_platform_table("slack_teams", "SELECT, INSERT, UPDATE, DELETE")
+    # Read before any workspace is known, so every row is readable; but a workspace may add or
+    # remove only its own binding (an admin disconnecting Slack deletes it): row-level security
+    # guards the writes, not the WHERE clause of one service.
+    grant_platform_table("slack_teams", "SELECT, INSERT, DELETE")
+    op.execute("ALTER TABLE slack_teams ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE slack_teams FORCE ROW LEVEL SECURITY")
+    own = "tenant_id = current_setting('app.tenant_id', true)::uuid"
+    roles = f"{APP_ROLE}, {OWNER_ROLE}"
+    op.execute(f"CREATE POLICY lookup ON slack_teams FOR SELECT TO {roles} USING (true)")
+    op.execute(f"CREATE POLICY bind ON slack_teams FOR INSERT TO {roles} WITH CHECK ({own})")
+    op.execute(f"CREATE POLICY unbind ON slack_teams FOR DELETE TO {roles} USING ({own})")
     op.create_table(
         "slack_installs",
         *_tenant_columns(),
         sa.Column("team_id", sa.Text(), nullable=False),
         sa.Column("bot_token", sa.LargeBinary(), nullable=True),
-        sa.Column("api_url", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_slack_installs")),
         sa.UniqueConstraint("tenant_id", name=op.f("uq_slack_installs_tenant_id")),
     )

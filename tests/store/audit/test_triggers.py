@@ -81,7 +81,8 @@ def test_the_trail_itself_is_not_audited_but_append_only(catalog: Any) -> None:
 
 def test_key_material_is_never_copied_into_the_trail(catalog: Any) -> None:
     """A wrapped subject key kept in an audit event would undo the shredding of a contact; an
-    API token's digest in an export would hand its verifier to every admin."""
+    API token's digest in an export would hand its verifier to every admin, a Slack bot token
+    the credential itself."""
     triggers = _triggers(catalog)
     needed = {
         (column.table.name, column.name)
@@ -91,6 +92,7 @@ def test_key_material_is_never_copied_into_the_trail(catalog: Any) -> None:
         if column.info.get("wrapped_key")
         or column.info.get("blind_index")
         or column.info.get("verifier")
+        or column.info.get("credential")
     }
     assert needed, "expected wrapped keys, blind-index tokens and verifiers in the schema"
     omitted = set()
