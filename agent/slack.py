@@ -89,7 +89,7 @@ class SlackRelay:
         try:
             conversation = await self._conversation(caller, channel, root)
             decision = _DECISION.match(text)
-            pending = await self._pending(caller, conversation) if decision else []
+            pending = await self.chat.pending(caller, conversation) if decision else []
             if decision and pending:
                 approve = decision.group(1).lower() == "approve"
                 reason = (decision.group(2) or "").strip()[:MAX_REASON] or None
@@ -119,7 +119,7 @@ class SlackRelay:
     ) -> MessageInfo:
         if message.thread_ts is None:
             return message
-        async with _session(caller) as ts:
+        async with caller.session() as ts:
             return await channels.thread_root(ts, channel, message.thread_ts)
 
     async def _conversation(
@@ -129,7 +129,7 @@ class SlackRelay:
         conversation = root.conversation_id
         if conversation is None:
             made = await self.chat.create_conversation(caller, title=root.text[:80])
-            async with _session(caller) as ts:
+            async with caller.session() as ts:
                 conversation = await channels.tie_conversation(ts, channel, root, made)
         try:
             await self.chat.check_access(caller, conversation)
@@ -140,15 +140,11 @@ class SlackRelay:
             ) from None
         return conversation
 
-    async def _pending(self, caller: Caller, conversation: uuid.UUID) -> list[str]:
-        history = await self.chat.history(caller, conversation)
-        return [p["approval_id"] for p in history["pending"]]
-
     async def _decide(
         self,
         caller: Caller,
         conversation: uuid.UUID,
-        pending: list[str],
+        pending: list[uuid.UUID],
         approve: bool,
         reason: str | None,
     ) -> RunLog:
@@ -161,7 +157,7 @@ class SlackRelay:
             with contextlib.suppress(Conflict):
                 logs.append(
                     await self.chat.decide(
-                        caller, conversation, uuid.UUID(approval_id), approve=approve, reason=reason
+                        caller, conversation, approval_id, approve=approve, reason=reason
                     )
                 )
         if not logs:
@@ -242,9 +238,3 @@ def compose_reply(events: list[Any]) -> str:
     if len(reply) > channels.MAX_TEXT:
         reply = reply[: channels.MAX_TEXT - 40] + "\n\n(answer cut: it was too long)"
     return reply
-
-
-def _session(caller: Caller) -> Any:
-    return caller.store.tenant_session(
-        caller.tenant_id, caller.actor, via=caller.via, role=caller.role
-    )

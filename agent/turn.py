@@ -93,6 +93,10 @@ class Caller:
     via: Via = "ui"
     workspace_name: str = ""
 
+    def session(self) -> Any:
+        """One tenant transaction as this caller, with their role."""
+        return self.store.tenant_session(self.tenant_id, self.actor, via=self.via, role=self.role)
+
 
 @dataclass
 class ChatService:
@@ -114,13 +118,20 @@ class ChatService:
     # --- starting turns ------------------------------------------------------------------
 
     async def create_conversation(self, caller: Caller, title: str | None = None) -> uuid.UUID:
-        async with self._session(caller) as ts:
+        async with caller.session() as ts:
             return await conversations.create(ts, member_id=caller.member_id, title=title)
 
     async def check_access(self, caller: Caller, conversation_id: uuid.UUID) -> None:
         """NotFound unless the conversation is the caller's own."""
-        async with self._session(caller) as ts:
+        async with caller.session() as ts:
             await conversations.get_for(ts, conversation_id, caller.member_id)
+
+    async def pending(self, caller: Caller, conversation_id: uuid.UUID) -> list[uuid.UUID]:
+        """Ids of the conversation's approval requests still waiting for a decision."""
+        async with caller.session() as ts:
+            await conversations.get_for(ts, conversation_id, caller.member_id)
+            stored = await conversations.approvals(ts, conversation_id)
+        return [row["id"] for row in stored if row["state"] == "pending"]
 
     async def send(self, caller: Caller, conversation_id: uuid.UUID, text: str) -> RunLog:
         """Start a turn for a new user message; returns its log (events arrive as it runs)."""
@@ -157,7 +168,7 @@ class ChatService:
         self._claim(caller, conversation_id)
         try:
             history = await self._history(caller, conversation_id)
-            async with self._session(caller) as ts:
+            async with caller.session() as ts:
                 stored = await conversations.approvals(ts, conversation_id)
             row = next((r for r in stored if r["id"] == approval_id), None)
             if row is None:
@@ -195,7 +206,7 @@ class ChatService:
 
     async def history(self, caller: Caller, conversation_id: uuid.UUID) -> dict[str, Any]:
         """The stored conversation as display items, plus its pending approvals."""
-        async with self._session(caller) as ts:
+        async with caller.session() as ts:
             conversation = await conversations.get_for(ts, conversation_id, caller.member_id)
             steps = await conversations.load(ts, conversation_id)
             stored = await conversations.approvals(ts, conversation_id)
@@ -317,15 +328,14 @@ class ChatService:
         messages: Sequence[ModelMessage],
     ) -> None:
         dumped = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
-        async with self._session(caller) as ts:
+        async with caller.session() as ts:
             await conversations.append(ts, conversation_id, "assistant", dumped, run_id=run_id)
 
     # --- history and approvals -----------------------------------------------------------
 
     async def _history(self, caller: Caller, conversation_id: uuid.UUID) -> list[ModelMessage]:
-        """The stored history the next run continues from (NotFound for another's conversation)."""
-        async with self._session(caller) as ts:
-            await conversations.get_for(ts, conversation_id, caller.member_id)
+        """The stored history the next run continues from (send and decide checked access)."""
+        async with caller.session() as ts:
             steps = await conversations.load(ts, conversation_id)
         messages: list[ModelMessage] = []
         for step in steps:
@@ -339,7 +349,7 @@ class ChatService:
         open_calls = _unanswered(history)
         if not open_calls:
             return None
-        async with self._session(caller) as ts:
+        async with caller.session() as ts:
             stored = await conversations.approvals(ts, conversation_id)
         for row in stored:
             if row["tool_call_id"] in open_calls and row["state"] == "pending":
@@ -362,7 +372,7 @@ class ChatService:
     ) -> tuple[DeferredToolResults | None, list[str]]:
         """The results to resume with, or the approval ids still waiting for a person."""
         open_calls = _unanswered(history)
-        async with self._session(caller) as ts:
+        async with caller.session() as ts:
             stored = await conversations.approvals(ts, conversation_id)
         latest = {row["tool_call_id"]: row for row in stored}
         decisions, waiting = [], []
@@ -399,11 +409,6 @@ class ChatService:
             member_id=caller.member_id,
             conversation_id=conversation_id,
             workspace_name=caller.workspace_name,
-        )
-
-    def _session(self, caller: Caller) -> Any:
-        return caller.store.tenant_session(
-            caller.tenant_id, caller.actor, via=caller.via, role=caller.role
         )
 
     def _claim(self, caller: Caller, conversation_id: uuid.UUID) -> None:

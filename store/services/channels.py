@@ -10,6 +10,7 @@ records, and Nexus acts with the poster's role. A direct-message channel belongs
 and Nexus; to anyone else it does not exist.
 """
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ _messages = MESSAGE.table
 NEXUS_USER = "UNEXUS"
 MAX_TEXT = 40000
 MAX_PAGE = 999
+# A Slack ts: seconds (ten digits until 2286, which keeps text order right) and microseconds.
+TS = re.compile(r"\d{10}\.\d{6}", re.ASCII)
 
 
 def user_id(member_id: uuid.UUID) -> str:
@@ -121,6 +124,8 @@ async def post(
     """
     if not text.strip():
         raise InvalidInput("text: say something")
+    if given_ts is not None and not TS.fullmatch(given_ts):
+        raise InvalidInput("ts: a Slack ts, like 1700000000.000100")
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"text: at most {MAX_TEXT} characters")
     if thread_ts is not None:

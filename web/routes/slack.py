@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ router = APIRouter(tags=["slack"])
 NEXUS_BOT = "BNEXUS"
 DEFAULT_LIMIT = 100
 MAX_BODY = 256 * 1024  # a message is at most 40,000 characters
-_TS = re.compile(r"\d{10}\.\d{6}", re.ASCII)
 
 
 class SlackError(Exception):
@@ -79,6 +77,11 @@ class SlackCall:
         """Who a message posted by this call is from: the member, or (a bot token) Nexus."""
         return NEXUS_USER if self.is_bot else channels.user_id(self.member_id)
 
+    @property
+    def team(self) -> str:
+        assert self.principal.tenant_id is not None
+        return channels.team_id(self.principal.tenant_id)
+
     def session(self) -> Any:
         return workspace_session(self.store, self.principal, via="slack")
 
@@ -109,7 +112,7 @@ class SlackCall:
     def ts_cursor(self) -> str | None:
         """A cursor that holds a message ts (history and replies)."""
         position = self.cursor()
-        if position is not None and not _TS.fullmatch(position):
+        if position is not None and not channels.TS.fullmatch(position):
             raise SlackError("invalid_cursor")
         return position
 
@@ -181,22 +184,23 @@ async def auth_test(call: SlackCall) -> dict[str, Any]:
 async def users_list(call: SlackCall) -> dict[str, Any]:
     async with call.session() as ts:
         members = await membership.list_members(ts)
-    team = channels.team_id(call.principal.tenant_id or uuid.UUID(int=0))
-    people = [_member_json(m, team) for m in members]
-    return {"members": [_nexus_json(team), *people], "response_metadata": {"next_cursor": ""}}
+    people = [_member_json(m, call.team) for m in members]
+    return {
+        "members": [_nexus_json(call.team), *people],
+        "response_metadata": {"next_cursor": ""},
+    }
 
 
 @method("users.info")
 async def users_info(call: SlackCall) -> dict[str, Any]:
     wanted = call.text("user")
-    team = channels.team_id(call.principal.tenant_id or uuid.UUID(int=0))
     if wanted == NEXUS_USER:
-        return {"user": _nexus_json(team)}
+        return {"user": _nexus_json(call.team)}
     async with call.session() as ts:
         members = await membership.list_members(ts)
     for member in members:
         if channels.user_id(member.id) == wanted:
-            return {"user": _member_json(member, team)}
+            return {"user": _member_json(member, call.team)}
     raise SlackError("user_not_found")
 
 

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +40,6 @@ from web.security import settings_of
 
 logger = logging.getLogger("flowgrid.slack")
 router = APIRouter(tags=["slack"])
-_TS = re.compile(r"\d{10}\.\d{6}", re.ASCII)
 _SEEN_EVENTS = 10_000  # event ids remembered per process (Slack retries for about an hour)
 SLACK_AUTHOR = "USLACK"  # someone in Slack FlowGrid does not know
 
@@ -114,7 +112,7 @@ async def _hand_to_nexus(request: Request, store: Store, payload: dict[str, Any]
         return
     slack_channel, stamp = str(event.get("channel", "")), str(event.get("ts", ""))
     user, thread = str(event.get("user", "")), event.get("thread_ts")
-    if not (_TS.fullmatch(stamp) and slack_channel and user):
+    if not (channels.TS.fullmatch(stamp) and slack_channel and user):
         return
     tenant = await slack_app.workspace_of(store, str(payload.get("team_id", "")))
     if tenant is None:
@@ -125,7 +123,7 @@ async def _hand_to_nexus(request: Request, store: Store, payload: dict[str, Any]
         linked = await slack_app.member_for(ts, user)
     if installed is None:
         return
-    root = str(thread) if thread and _TS.fullmatch(str(thread)) else stamp
+    root = str(thread) if thread and channels.TS.fullmatch(str(thread)) else stamp
     api_url = settings_of(request).slack_api_url
 
     async def forward(thread_ts: str, text: str) -> None:
